@@ -1,0 +1,1 @@
+"""Evaluation of vidsynth's models against the shapes world's judge."""

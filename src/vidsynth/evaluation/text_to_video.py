@@ -1,0 +1,89 @@
+"""Score a text-to-video model on the eval prompt set with the world's judge."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vidsynth.evaluation.prompts import KINDS, EvalPrompt, prompt_set
+
+ATTRIBUTES = ("colour", "shape", "motion", "background")
+
+
+@dataclass
+class EvalReport:
+    """Accuracy per kind and attribute, plus generation time per video."""
+
+    accuracy: dict[str, dict[str, float]]
+    counts: dict[str, int]
+    seconds_per_video: float
+    settings: dict[str, Any] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def table(self) -> str:
+        head = f"{'kind':<12} {'n':>4} " + " ".join(f"{a:>10}" for a in ATTRIBUTES)
+        head += f" {'all':>8}"
+        rows = [head, "-" * len(head)]
+        for kind, acc in self.accuracy.items():
+            cells = " ".join(f"{100 * acc.get(a, float('nan')):>9.1f}%" for a in ATTRIBUTES)
+            rows.append(
+                f"{kind:<12} {self.counts[kind]:>4} {cells} {100 * acc['all_correct']:>7.1f}%"
+            )
+        rows.append(f"seconds per video: {self.seconds_per_video:.2f}")
+        return "\n".join(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accuracy": self.accuracy,
+            "counts": self.counts,
+            "seconds_per_video": self.seconds_per_video,
+            "settings": self.settings,
+        }
+
+
+def evaluate(
+    pipe,
+    *,
+    version: str = "v1",
+    kinds: tuple[str, ...] = KINDS,
+    limit: int | None = None,
+    progress: Callable[[int, int, EvalPrompt], None] | None = None,
+    **generate_kwargs: Any,
+) -> EvalReport:
+    """Generate every prompt of the set (model defaults unless overridden) and judge it."""
+    from vidsynth.world.judge import judge, score
+    from vidsynth.world.parse import parse_caption
+
+    prompts = [p for p in prompt_set(version) if p.kind in kinds]
+    if limit is not None:  # the first `limit` of each kind
+        prompts = [p for k in kinds for p in [q for q in prompts if q.kind == k][:limit]]
+    results: dict[str, list] = {k: [] for k in kinds}
+    failures = []
+    elapsed = 0.0
+    for i, item in enumerate(prompts):
+        t0 = time.perf_counter()
+        clip = pipe(item.prompt, seed=item.seed, **generate_kwargs)
+        elapsed += time.perf_counter() - t0
+        verdict = judge(clip.frames, parse_caption(item.target))
+        results[item.kind].append(verdict)
+        if not verdict.all_correct:
+            failures.append(
+                {
+                    "kind": item.kind,
+                    "prompt": item.prompt,
+                    "seed": item.seed,
+                    "accuracy": verdict.accuracy,
+                }
+            )
+        if progress is not None:
+            progress(i + 1, len(prompts), item)
+    accuracy = {k: score(v) for k, v in results.items() if v}
+    return EvalReport(
+        accuracy=accuracy,
+        counts={k: len(v) for k, v in results.items() if v},
+        seconds_per_video=elapsed / max(1, len(prompts)),
+        settings={"version": version, **generate_kwargs},
+        failures=failures,
+    )

@@ -1,0 +1,69 @@
+"""Timestep embeddings: sinusoidal features followed by a small MLP.
+
+The layout (``cos`` half first, frequency shift 0) is the one ModelScope / Zeroscope checkpoints
+were trained with; changing it silently ruins pretrained weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from vidsynth.models.resnet import make_activation
+
+
+def timestep_features(
+    timesteps: torch.Tensor,
+    dim: int,
+    *,
+    flip_sin_to_cos: bool = True,
+    freq_shift: float = 0.0,
+    max_period: float = 10000.0,
+) -> torch.Tensor:
+    """Sinusoidal features of a 1-D tensor of (possibly fractional) timesteps -> (N, dim) fp32.
+
+    Frequencies are ``max_period ** (-i / (dim/2 - freq_shift))`` for ``i < dim/2``; the output is
+    ``[cos, sin]`` when ``flip_sin_to_cos`` else ``[sin, cos]``, zero-padded to ``dim`` if odd.
+    """
+    if timesteps.ndim != 1:
+        raise ValueError(f"timesteps must be 1-D, got shape {tuple(timesteps.shape)}")
+    half = dim // 2
+    # Always fp32: fp16 cannot represent t * freq accurately for t near 1000.
+    # Multiply, then divide (not one pre-divided constant): for t ~ 1000 a 1-ulp change in the
+    # frequency moves the angle by ~1e-4, so the op order must match the reference exactly.
+    exponent = torch.arange(half, dtype=torch.float32, device=timesteps.device)
+    exponent = exponent * -math.log(max_period) / (half - freq_shift)
+    angles = timesteps.float()[:, None] * torch.exp(exponent)[None, :]
+    first, second = (
+        (angles.cos(), angles.sin()) if flip_sin_to_cos else (angles.sin(), angles.cos())
+    )
+    features = torch.cat([first, second], dim=-1)
+    if dim % 2 == 1:
+        features = nn.functional.pad(features, (0, 1))
+    return features
+
+
+class TimestepMLP(nn.Module):
+    """``linear_1 -> act -> linear_2`` applied to the sinusoidal features.
+
+    ``cond_proj`` (optional, bias-free) projects an extra condition into the feature space before
+    the MLP; diffusers calls it ``timestep_cond`` (used by LCM-style distilled models).
+    """
+
+    def __init__(
+        self, in_dim: int, embed_dim: int, act_fn: str = "silu", cond_dim: int | None = None
+    ) -> None:
+        super().__init__()
+        self.linear_1 = nn.Linear(in_dim, embed_dim)
+        self.cond_proj = nn.Linear(cond_dim, in_dim, bias=False) if cond_dim is not None else None
+        self.act = make_activation(act_fn)
+        self.linear_2 = nn.Linear(embed_dim, embed_dim)
+
+    def forward(self, features: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        if cond is not None:
+            if self.cond_proj is None:
+                raise ValueError("timestep_cond given but the config has no time_cond_proj_dim")
+            features = features + self.cond_proj(cond)
+        return self.linear_2(self.act(self.linear_1(features)))

@@ -1,0 +1,168 @@
+"""Find and load a model: the bundled default, a local diffusers-format folder, or a hub id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vidsynth.devices import resolve_device, resolve_dtype
+from vidsynth.errors import ModelNotFound
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "shapes-t2v-64"
+"""Name of the bundled default text-to-video model (under vidsynth/assets/models/)."""
+
+# Files worth fetching from a hub repo: configs, tokenizers and safetensors weights, not the
+# duplicate .bin / .ckpt copies many repos carry.
+HUB_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
+
+
+def bundled_models_dir() -> Path:
+    return Path(str(resources.files("vidsynth"))) / "assets" / "models"
+
+
+def bundled_model_names() -> list[str]:
+    root = bundled_models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "model_index.json").is_file())
+
+
+def resolve_model_path(model: str | os.PathLike | None) -> Path:
+    """Turn the user's `model` argument into a local folder with a model_index.json."""
+    if model is None:
+        model = DEFAULT_MODEL
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not (path / "model_index.json").is_file():
+            raise ModelNotFound(
+                f"{path} is not a diffusers-format model folder: it has no model_index.json "
+                "(expected model_index.json with unet/, vae/, text_encoder/, tokenizer/, "
+                "scheduler/ beside it)"
+            )
+        return path
+    bundled = bundled_models_dir() / text
+    if (bundled / "model_index.json").is_file():
+        return bundled
+    if text == DEFAULT_MODEL:
+        raise ModelNotFound(
+            f"the bundled default model {DEFAULT_MODEL!r} is not installed in this copy of "
+            "vidsynth; pass --model with a diffusers-format folder or a hub id "
+            "(e.g. damo-vilab/text-to-video-ms-1.7b)"
+        )
+    if text.count("/") == 1 and not text.startswith((".", "/")):
+        return _download(text)
+    names = ", ".join(bundled_model_names()) or "none installed"
+    raise ModelNotFound(
+        f"no model folder at {text!r}, and it is neither a bundled model ({names}) "
+        "nor a hub id like 'org/name'"
+    )
+
+
+def _download(repo_id: str) -> Path:
+    """Fetch a hub repo (users with a network only; nothing in vidsynth's tests does this)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
+    except Exception as err:  # the hub client raises many types; the user needs one message
+        raise ModelNotFound(
+            f"could not get {repo_id!r} from the Hugging Face hub ({type(err).__name__}: {err}). "
+            "Without network access, download it elsewhere and pass the local folder."
+        ) from err
+
+
+def read_model_index(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads((path / "model_index.json").read_text())
+    except json.JSONDecodeError as err:
+        raise ModelNotFound(f"{path / 'model_index.json'} is not valid JSON: {err}") from err
+
+
+def _weights_variant(folder: Path, stem: str) -> str | None:
+    """diffusers/transformers look for `stem.safetensors`; repos that ship only the fp16 copy
+    name it `stem.fp16.safetensors`, which needs `variant="fp16"`."""
+    if any(folder.glob(f"{stem}.safetensors*")) or any(folder.glob(f"{stem}.bin*")):
+        return None
+    if any(folder.glob(f"{stem}.fp16.*")):
+        return "fp16"
+    return None
+
+
+def load(
+    model: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+):
+    """Load a text-to-video pipeline. `model=None` is the bundled default model."""
+    from diffusers import AutoencoderKL
+    from transformers.utils import logging as hf_logging
+
+    from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
+    from vidsynth.models.unet3d import UNet3DModel
+    from vidsynth.pipelines.text_to_video import Defaults, TextToVideoPipeline
+
+    hf_logging.disable_progress_bar()
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    path = resolve_model_path(model)
+    index = read_model_index(path)
+    extra = index.get("_vidsynth", {})
+    for part in ("unet", "vae", "scheduler"):
+        if not (path / part).is_dir():
+            raise ModelNotFound(f"{path} has no {part}/ folder")
+
+    unet = UNet3DModel.from_pretrained(path / "unet", dtype=dt)
+    vae = AutoencoderKL.from_pretrained(
+        path / "vae",
+        torch_dtype=dt,
+        variant=_weights_variant(path / "vae", "diffusion_pytorch_model"),
+    )
+    if (path / "text_encoder").is_dir():
+        te_path, tok_path = path / "text_encoder", path / "tokenizer"
+    elif "text_encoder_package" in extra:
+        te_path = tok_path = packaged_encoder_path(extra["text_encoder_package"])
+    else:
+        raise ModelNotFound(f"{path} has no text_encoder/ folder")
+    kind = "clip" if "CLIP" in str(index.get("text_encoder", "")) else None
+    text_encoder = TextEncoder.from_pretrained(
+        te_path,
+        tok_path,
+        kind=kind,
+        max_length=extra.get("text_max_length"),
+        dtype=dt,
+        variant=_weights_variant(te_path, "model"),
+    )
+    scheduler_config = _read_scheduler_config(path / "scheduler")
+
+    sample = int(unet.config.sample_size) * 2 ** (len(vae.config.block_out_channels) - 1)
+    defaults = Defaults(height=sample, width=sample)
+    for key, value in extra.get("defaults", {}).items():
+        if not hasattr(defaults, key):
+            log.warning("ignoring unknown default %r in %s", key, path / "model_index.json")
+            continue
+        setattr(defaults, key, value)
+    pipe = TextToVideoPipeline(
+        unet,
+        vae,
+        text_encoder,
+        scheduler_config,
+        defaults=defaults,
+        name=str(model or DEFAULT_MODEL),
+    )
+    return pipe.to(dev)
+
+
+def _read_scheduler_config(folder: Path) -> dict[str, Any]:
+    for name in ("scheduler_config.json", "config.json"):
+        if (folder / name).is_file():
+            return json.loads((folder / name).read_text())
+    raise ModelNotFound(f"{folder} has no scheduler_config.json")

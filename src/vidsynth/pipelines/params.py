@@ -1,0 +1,69 @@
+"""Generation parameters as users know them, checked up front with messages that say what to fix."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from vidsynth.errors import InvalidParameter
+
+MAX_FRAMES = 4096  # a sanity bound; the memory estimate is the real limit
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Checked parameters of one text-to-video call."""
+
+    num_frames: int
+    height: int
+    width: int
+    num_inference_steps: int
+    guidance_scale: float
+    fps: float
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        num_frames: int,
+        height: int,
+        width: int,
+        num_inference_steps: int,
+        guidance_scale: float,
+        fps: float,
+        spatial_factor: int = 8,
+    ) -> GenerationParams:
+        _integer("num_frames", num_frames, low=1, high=MAX_FRAMES)
+        _integer("num_inference_steps", num_inference_steps, low=1, high=1000)
+        for name, value in (("height", height), ("width", width)):
+            _integer(name, value, low=spatial_factor, high=8192)
+            if value % spatial_factor:
+                lower = value - value % spatial_factor
+                raise InvalidParameter(
+                    f"{name}={value} must be a multiple of {spatial_factor} (the VAE's "
+                    f"downsampling); try {lower} or {lower + spatial_factor}"
+                )
+        _number("guidance_scale", guidance_scale, low=0.0, high=100.0)
+        _number("fps", fps, low=0.1, high=240.0)
+        return cls(
+            int(num_frames),
+            int(height),
+            int(width),
+            int(num_inference_steps),
+            float(guidance_scale),
+            float(fps),
+        )
+
+
+def _integer(name: str, value: object, *, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameter(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidParameter(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _number(name: str, value: object, *, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidParameter(f"{name} must be a finite number, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidParameter(f"{name} must be between {low} and {high}, got {value}")

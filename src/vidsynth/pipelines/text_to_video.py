@@ -1,0 +1,341 @@
+"""Text → video: prompt embeddings, seeded latents, guided denoising, chunked VAE decode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL
+
+from vidsynth.devices import available_memory
+from vidsynth.errors import InvalidParameter
+from vidsynth.models.text_encoder import TextEncoder
+from vidsynth.models.unet3d import UNet3DModel
+from vidsynth.models.vae import decode_to_uint8, decode_video
+from vidsynth.pipelines.memory import estimate_peak_bytes
+from vidsynth.pipelines.params import GenerationParams
+from vidsynth.pipelines.result import VideoResult
+from vidsynth.sampling.denoise import StepCallback, denoise
+from vidsynth.sampling.noise import resolve_seed, seeded_noise
+from vidsynth.sampling.schedulers import make_scheduler
+
+# progress(stage, step, total): a UI hook; raising from it cancels the call.
+ProgressFn = Callable[[str, int, int], None]
+
+
+class MemoryBudgetExceeded(InvalidParameter):
+    """The request would not fit in the device's memory."""
+
+
+@dataclass
+class Defaults:
+    """A model's own generation defaults (from model_index.json's "vidsynth" section)."""
+
+    num_frames: int = 16
+    height: int = 256
+    width: int = 256
+    num_inference_steps: int = 50
+    guidance_scale: float = 9.0
+    fps: float = 8.0
+    scheduler: str | None = None  # None: the checkpoint's own scheduler
+    negative_prompt: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TextToVideoPipeline:
+    """ModelScope-style latent video diffusion: `pipe("a red circle moving right")`."""
+
+    def __init__(
+        self,
+        unet: UNet3DModel,
+        vae: AutoencoderKL,
+        text_encoder: TextEncoder,
+        scheduler_config: dict[str, Any],
+        *,
+        defaults: Defaults | None = None,
+        name: str = "",
+        memory_budget: int | None = None,
+    ) -> None:
+        self.unet = unet.eval()
+        self.vae = vae.eval()
+        self.text_encoder = text_encoder.eval()
+        self.scheduler_config = dict(scheduler_config)
+        self.defaults = defaults or Defaults()
+        self.name = name
+        self.memory_budget = memory_budget
+        self._empty_embedding: torch.Tensor | None = None
+
+    # -- properties -----------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def vae_scale(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.vae.config.latent_channels)
+
+    def to(self, device: torch.device | str) -> TextToVideoPipeline:
+        for module in (self.unet, self.vae, self.text_encoder):
+            module.to(device)
+        self._empty_embedding = None
+        return self
+
+    # -- building blocks -------------------------------------------------------------------
+    def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
+        """(B, L, D) embeddings; the empty prompt's is cached since every guided call needs it."""
+        prompts = list(prompts)
+        if all(p == "" for p in prompts):
+            if self._empty_embedding is None:
+                self._empty_embedding = self.text_encoder([""]).to(self.dtype)
+            return self._empty_embedding.expand(len(prompts), -1, -1)
+        return self.text_encoder(prompts).to(self.dtype)
+
+    def scheduler(self, name: str | None = None):
+        """A fresh scheduler (they are stateful) of the given name for this model."""
+        prediction = getattr(self.unet.config, "prediction_type", None)
+        if prediction == "epsilon" and "prediction_type" in self.scheduler_config:
+            prediction = None  # the checkpoint's scheduler config already decides
+        return make_scheduler(
+            name if name is not None else self.defaults.scheduler,
+            self.scheduler_config,
+            prediction_type=prediction,
+        )
+
+    def check_params(self, batch: int, **kwargs: Any) -> GenerationParams:
+        """Resolve defaults, validate, and refuse requests that cannot fit in memory."""
+        d = self.defaults
+
+        def pick(key: str, default: Any) -> Any:
+            # `is None`, not `or`: zero steps must be an error, not the default
+            value = kwargs.get(key)
+            return default if value is None else value
+
+        params = GenerationParams.checked(
+            num_frames=pick("num_frames", d.num_frames),
+            height=pick("height", d.height),
+            width=pick("width", d.width),
+            num_inference_steps=pick("num_inference_steps", d.num_inference_steps),
+            guidance_scale=pick("guidance_scale", d.guidance_scale),
+            fps=pick("fps", d.fps),
+            spatial_factor=self.vae_scale,
+        )
+        self._check_memory(batch, params)
+        return params
+
+    def _check_memory(self, batch: int, params: GenerationParams) -> None:
+        budget = self.memory_budget or available_memory(self.device)
+        if budget is None:
+            return
+        cfg_batch = batch * (2 if params.guidance_scale > 1 else 1)
+        need = estimate_peak_bytes(
+            self.unet.config,
+            batch=cfg_batch,
+            num_frames=params.num_frames,
+            latent_height=params.height // self.vae_scale,
+            latent_width=params.width // self.vae_scale,
+            bytes_per_element=torch.finfo(self.dtype).bits // 8,
+            num_parameters=0,  # already resident
+        )
+        if need > budget:
+            gib = 1024**3
+            raise MemoryBudgetExceeded(
+                f"{params.num_frames} frames at {params.width}x{params.height} need about "
+                f"{need / gib:.1f} GiB on {self.device}, more than the {budget / gib:.1f} GiB "
+                "available; ask for fewer frames or a smaller size"
+            )
+
+    def initial_latents(self, seeds: Sequence[int], params: GenerationParams) -> torch.Tensor:
+        shape = (
+            len(seeds),
+            self.latent_channels,
+            params.num_frames,
+            params.height // self.vae_scale,
+            params.width // self.vae_scale,
+        )
+        return seeded_noise(shape, seeds, device=self.device, dtype=self.dtype)
+
+    def model_fn(self) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+        unet = self.unet
+
+        def fn(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+            return unet(x.to(unet.dtype), t, context)
+
+        return fn
+
+    # -- the main entry points ---------------------------------------------------------------
+    @torch.inference_mode()
+    def generate_latents(
+        self,
+        prompts: Sequence[str],
+        negative_prompts: Sequence[str],
+        seeds: Sequence[int],
+        params: GenerationParams,
+        *,
+        scheduler: str | None = None,
+        latents: torch.Tensor | None = None,
+        progress: ProgressFn | None = None,
+    ) -> torch.Tensor:
+        """The denoised latents (B, C, F, h, w) for one batch."""
+        context = self.encode_prompts(prompts)
+        guided = params.guidance_scale > 1.0
+        uncond = self.encode_prompts(negative_prompts) if guided else None
+        sched = self.scheduler(scheduler)
+        # set the schedule first: Euler's initial sigma depends on it
+        sched.set_timesteps(params.num_inference_steps, device=self.device)
+        if latents is None:
+            latents = self.initial_latents(seeds, params)
+        latents = latents.to(self.device, self.dtype) * sched.init_noise_sigma
+
+        callback: StepCallback | None = None
+        if progress is not None:
+            callback = lambda i, total, t: progress("denoise", i + 1, total)
+        return denoise(
+            self.model_fn(),
+            latents,
+            sched,
+            num_inference_steps=params.num_inference_steps,
+            timesteps=sched.timesteps,
+            context=context,
+            uncond_context=uncond,
+            guidance_scale=params.guidance_scale,
+            callback=callback,
+        )
+
+    @torch.inference_mode()
+    def decode(self, latents: torch.Tensor, chunk_size: int = 8) -> torch.Tensor:
+        """Float frames (B, 3, F, H, W) in [0, 1]."""
+        return decode_video(self.vae, latents, chunk_size)
+
+    def batch(
+        self,
+        prompts: Sequence[str],
+        negative_prompt: str | Sequence[str] | None = None,
+        *,
+        seeds: Sequence[int | None] | None = None,
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        fps: float | None = None,
+        scheduler: str | None = None,
+        latents: torch.Tensor | None = None,
+        decode_chunk_size: int = 8,
+        progress: ProgressFn | None = None,
+    ) -> list[VideoResult]:
+        """Several clips in one batch; clip i depends only on (prompt i, seed i)."""
+        prompts = [_check_prompt(p) for p in prompts]
+        if not prompts:
+            raise InvalidParameter("no prompts given")
+        if negative_prompt is None:
+            negative_prompt = self.defaults.negative_prompt
+        negs = (
+            [negative_prompt] * len(prompts)
+            if isinstance(negative_prompt, str)
+            else [_check_prompt(n, "negative_prompt") for n in negative_prompt]
+        )
+        if len(negs) != len(prompts):
+            raise InvalidParameter(f"{len(negs)} negative prompts for {len(prompts)} prompts")
+        seeds = list(seeds) if seeds is not None else [None] * len(prompts)
+        if len(seeds) != len(prompts):
+            raise InvalidParameter(f"{len(seeds)} seeds for {len(prompts)} prompts")
+        resolved = [resolve_seed(s) for s in seeds]
+        params = self.check_params(
+            len(prompts),
+            num_frames=num_frames,
+            height=height,
+            width=width,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            fps=fps,
+        )
+        z = self.generate_latents(
+            prompts,
+            negs,
+            resolved,
+            params,
+            scheduler=scheduler,
+            latents=latents,
+            progress=progress,
+        )
+        if progress is not None:
+            progress("decode", 0, 1)
+        with torch.inference_mode():
+            frames = decode_to_uint8(self.vae, z, decode_chunk_size).numpy()
+        if progress is not None:
+            progress("decode", 1, 1)
+        info = {
+            "num_inference_steps": params.num_inference_steps,
+            "guidance_scale": params.guidance_scale,
+            "scheduler": scheduler
+            or self.defaults.scheduler
+            or self.scheduler_config.get("_class_name", ""),
+            "model": self.name,
+        }
+        return [
+            VideoResult(
+                frames=np.ascontiguousarray(frames[i]),
+                fps=params.fps,
+                seed=resolved[i],
+                prompt=prompts[i],
+                info={**info, "negative_prompt": negs[i]},
+            )
+            for i in range(len(prompts))
+        ]
+
+    def __call__(
+        self,
+        prompt: str = "",
+        negative_prompt: str | None = None,
+        *,
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        seed: int | None = None,
+        fps: float | None = None,
+        scheduler: str | None = None,
+        latents: torch.Tensor | None = None,
+        decode_chunk_size: int = 8,
+        progress: ProgressFn | None = None,
+    ) -> VideoResult:
+        """One clip. An empty prompt is allowed and means unconditional generation."""
+        if not isinstance(prompt, str):
+            raise InvalidParameter(
+                f"prompt must be a string, got {type(prompt).__name__}; use .batch() for lists"
+            )
+        return self.batch(
+            [prompt],
+            negative_prompt,
+            seeds=[seed],
+            num_frames=num_frames,
+            height=height,
+            width=width,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            fps=fps,
+            scheduler=scheduler,
+            latents=latents,
+            decode_chunk_size=decode_chunk_size,
+            progress=progress,
+        )[0]
+
+
+def _check_prompt(prompt: object, name: str = "prompt") -> str:
+    if prompt is None:
+        return ""
+    if not isinstance(prompt, str):
+        raise InvalidParameter(f"{name} must be a string, got {type(prompt).__name__}")
+    return prompt

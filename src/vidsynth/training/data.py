@@ -1,0 +1,168 @@
+"""Training clips: the shapes world rendered on the fly, or a folder of the user's own clips.
+
+Both yield {"video": float (3, F, H, W) in [-1, 1], "caption": str}.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, IterableDataset
+
+from vidsynth.errors import InvalidParameter
+from vidsynth.training.config import DataConfig
+
+log = logging.getLogger(__name__)
+
+VIDEO_KEYS = ("video", "file_name", "path", "file")
+CAPTION_KEYS = ("caption", "text", "prompt")
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (F, H, W, 3) → float (3, F, H, W) in [-1, 1]."""
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
+
+
+class WorldClips(IterableDataset):
+    """An endless, reproducible stream of captioned shapes-world clips.
+
+    Sample `i` of process `rank` is drawn from its own seed, so a resumed run that starts at
+    `start` sees exactly the clips the killed run would have seen.
+    """
+
+    def __init__(self, config: DataConfig, *, seed: int = 0, rank: int = 0, start: int = 0):
+        if len(config.levels) != len(config.level_weights):
+            raise InvalidParameter("data.levels and data.level_weights differ in length")
+        self.config = config
+        self.seed, self.rank, self.start = seed, rank, start
+        weights = np.asarray(config.level_weights, dtype=float)
+        self.level_p = weights / weights.sum()
+
+    def sample(self, index: int) -> dict[str, object]:
+        from vidsynth.evaluation.prompts import eval_prompt_strings, normalise
+        from vidsynth.world.captions import random_caption
+        from vidsynth.world.renderer import render
+        from vidsynth.world.sampling import sample_scene
+
+        rng = np.random.default_rng([self.seed, self.rank, index])
+        level = int(rng.choice(self.config.levels, p=self.level_p))
+        scene = sample_scene(rng, level)
+        frames = render(scene, self.config.size, self.config.num_frames)
+        held_out = eval_prompt_strings()
+        caption = random_caption(scene, rng)
+        while normalise(caption) in held_out:  # keep the eval prompts unseen
+            caption = random_caption(scene, rng)
+        return {"video": to_tensor(frames), "caption": caption}
+
+    def __iter__(self) -> Iterator[dict[str, object]]:
+        index = self.start
+        worker = torch.utils.data.get_worker_info()
+        step = 1
+        if worker is not None:  # split the index space between loader workers
+            index += worker.id
+            step = worker.num_workers
+        while True:
+            yield self.sample(index)
+            index += step
+
+
+def read_metadata(folder: Path) -> list[tuple[Path, str]]:
+    """(video path, caption) pairs from metadata.jsonl or metadata.csv in `folder`."""
+    rows: list[dict[str, str]]
+    if (folder / "metadata.jsonl").is_file():
+        rows = []
+        for n, line in enumerate((folder / "metadata.jsonl").read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise InvalidParameter(f"metadata.jsonl line {n} is not JSON: {err}") from err
+    elif (folder / "metadata.csv").is_file():
+        with open(folder / "metadata.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    else:
+        raise InvalidParameter(f"{folder} has no metadata.jsonl or metadata.csv")
+    pairs = []
+    for n, row in enumerate(rows, 1):
+        video = next((row[k] for k in VIDEO_KEYS if row.get(k)), None)
+        caption = next((row[k] for k in CAPTION_KEYS if k in row), None)
+        if video is None or caption is None:
+            raise InvalidParameter(
+                f"metadata row {n} needs a video ({'/'.join(VIDEO_KEYS)}) and a caption "
+                f"({'/'.join(CAPTION_KEYS)}) field: {row}"
+            )
+        path = (folder / video).resolve()
+        if not path.exists():
+            raise InvalidParameter(f"metadata row {n}: video not found: {path}")
+        pairs.append((path, str(caption)))
+    if not pairs:
+        raise InvalidParameter(f"{folder}'s metadata lists no clips")
+    return pairs
+
+
+def fit_clip(frames: np.ndarray, size: int) -> torch.Tensor:
+    """Centre-crop to a square and resize (anti-aliased) to size×size: float (3, F, s, s)."""
+    h, w = frames.shape[1:3]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    video = to_tensor(np.ascontiguousarray(frames[:, top : top + side, left : left + side]))
+    if side != size:
+        flat = video.permute(1, 0, 2, 3)  # frames as a batch of images
+        flat = F.interpolate(flat, size=(size, size), mode="bicubic", antialias=True)
+        video = flat.clamp(-1, 1).permute(1, 0, 2, 3)
+    return video
+
+
+class FolderClips(Dataset):
+    """A folder of captioned clips (how Zeroscope was fine-tuned from ModelScope).
+
+    Each clip is decoded with PyAV, resampled to the model's fps, centre-cropped and resized,
+    and a random window of `num_frames` is cut from it (clips that are too short are padded
+    with their last frame). Decoded clips are cached in memory: fine-tuning sets are small.
+    """
+
+    def __init__(self, config: DataConfig, *, seed: int = 0):
+        self.config = config
+        self.items = read_metadata(Path(config.path))
+        self.rng = np.random.default_rng(seed)
+        self._decode = lru_cache(maxsize=512)(self._decode_uncached)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _decode_uncached(self, index: int) -> torch.Tensor:
+        from vidsynth.io.video import read_video
+
+        path, _ = self.items[index]
+        try:
+            frames, _ = read_video(path, fps=self.config.fps)
+        except Exception as err:
+            raise InvalidParameter(f"could not decode training clip {path}: {err}") from err
+        return fit_clip(frames, self.config.size)
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        video = self._decode(index)
+        n = self.config.num_frames
+        f = video.shape[1]
+        if f >= n:
+            start = int(self.rng.integers(0, f - n + 1))
+            video = video[:, start : start + n]
+        else:
+            pad = video[:, -1:].expand(-1, n - f, -1, -1)
+            video = torch.cat([video, pad], dim=1)
+        return {"video": video, "caption": self.items[index][1]}
+
+
+def make_dataset(config: DataConfig, *, seed: int, rank: int = 0, start: int = 0):
+    if config.source == "world":
+        return WorldClips(config, seed=seed, rank=rank, start=start)
+    return FolderClips(config, seed=seed + rank)

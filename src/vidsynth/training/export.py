@@ -1,0 +1,100 @@
+"""Write trained models in diffusers' layout (fp16 safetensors), atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL
+
+from vidsynth.training.config import Config
+
+SAMPLING_SCHEDULER = "DDIMScheduler"
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Swap a finished folder into place; the old one is removed only after the new exists."""
+    old = final.with_name(final.name + ".old")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _fresh_tmp(final: Path) -> Path:
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def export_vae(
+    vae: AutoencoderKL,
+    folder: Path,
+    dtype: torch.dtype = torch.float16,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """A standalone VAE folder: folder/vae/{config.json, diffusion_pytorch_model.safetensors}."""
+    tmp = _fresh_tmp(folder)
+    vae.to(dtype).save_pretrained(tmp / "vae", safe_serialization=True)
+    if provenance is not None:
+        (tmp / "training.json").write_text(json.dumps(provenance, indent=2))
+    _replace_dir(tmp, folder)
+    return folder
+
+
+def export_t2v(
+    unet: torch.nn.Module,
+    vae: AutoencoderKL,
+    noise_config: dict[str, Any],
+    config: Config,
+    folder: Path,
+    dtype: torch.dtype = torch.float16,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """A complete text-to-video model folder that `vidsynth.load(folder)` reads."""
+    import diffusers
+
+    mc = config.model
+    tmp = _fresh_tmp(folder)
+    unet.save_pretrained(tmp / "unet", dtype=dtype)
+    vae_copy = AutoencoderKL.from_config(vae.config)
+    vae_copy.load_state_dict(vae.state_dict())
+    vae_copy.to(dtype).save_pretrained(tmp / "vae", safe_serialization=True)
+    sched = {
+        **{k: v for k, v in noise_config.items() if not k.startswith("_")},
+        "_class_name": SAMPLING_SCHEDULER,
+        "prediction_type": unet.config.prediction_type,
+    }
+    (tmp / "scheduler").mkdir()
+    (tmp / "scheduler" / "scheduler_config.json").write_text(json.dumps(sched, indent=2))
+    defaults = {
+        "num_frames": config.data.num_frames,
+        "height": config.data.size,
+        "width": config.data.size,
+        "fps": config.data.fps,
+        **mc.defaults,
+    }
+    index = {
+        "_class_name": "TextToVideoSDPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "scheduler": ["diffusers", SAMPLING_SCHEDULER],
+        "unet": ["diffusers", "UNet3DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "BertModel"],
+        "_vidsynth": {
+            "text_encoder_package": mc.text_encoder_package,
+            "text_max_length": mc.text_max_length,
+            "defaults": defaults,
+        },
+    }
+    (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
+    if provenance is not None:
+        (tmp / "training.json").write_text(json.dumps(provenance, indent=2))
+    _replace_dir(tmp, folder)
+    return folder

@@ -1,0 +1,421 @@
+"""The training loop shared by the VAE and the text-to-video UNet.
+
+Runs single-process on a CPU (what CI tests) and unchanged under `accelerate launch` on
+several GPUs. Checkpoints are atomic; a run started again with the same config resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from diffusers import AutoencoderKL, DDPMScheduler
+from diffusers.training_utils import EMAModel
+from torch.utils.data import DataLoader
+
+from vidsynth.errors import InvalidParameter
+from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
+from vidsynth.training.config import Config
+from vidsynth.training.data import FolderClips, make_dataset
+from vidsynth.training.objectives import diffusion_loss, vae_loss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    step: int
+    output_dir: Path
+    exported: Path | None
+    stopped_early: bool
+
+
+class _StopFlag:
+    """SIGTERM/SIGINT ask the loop to save and stop at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # only the main thread may set handlers
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.set:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.set = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _mixed_precision(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"  # CPUs without AMX gain nothing from bf16 autocast
+
+
+def _git_commit() -> str | None:
+    """The commit of the code doing the training, for the model card."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _fresh_vae(kwargs: dict[str, Any]) -> AutoencoderKL:
+    """A new VAE whose posterior starts narrow (std ≈ e^-3).
+
+    With the default init, log-variance ≈ 0: the sampled latent is mostly noise, the decoder
+    can only learn the average image, and training stalls for thousands of steps.
+    """
+    vae = AutoencoderKL(**kwargs)
+    c = vae.config.latent_channels
+    if vae.quant_conv is not None:
+        with torch.no_grad():
+            vae.quant_conv.bias[c:] = -6.0
+    return vae
+
+
+def _batches(config: Config, seed: int, rank: int, start_sample: int) -> Iterator[dict]:
+    """Endless batches; for the world source, resumable at an exact sample index."""
+    ds = make_dataset(config.data, seed=seed, rank=rank, start=start_sample)
+    bs = config.train.batch_size
+    if isinstance(ds, FolderClips):
+        epoch = 0
+        while True:
+            gen = torch.Generator().manual_seed(seed * 1000 + rank * 100 + epoch)
+            loader = DataLoader(ds, batch_size=bs, shuffle=True, generator=gen, drop_last=True)
+            if len(ds) < bs:
+                loader = DataLoader(ds, batch_size=len(ds), shuffle=True, generator=gen)
+            yield from loader
+            epoch += 1
+    else:
+        # A loader draws its base seed from the global RNG unless given its own generator;
+        # that draw would shift the dropout stream of a resumed run.
+        gen = torch.Generator().manual_seed(seed)
+        yield from DataLoader(ds, batch_size=bs, num_workers=0, generator=gen)
+
+
+class Trainer:
+    """Builds the model for `config.task`, then trains, checkpoints, samples and exports."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.out = Path(config.output_dir)
+        tc = config.train
+        self.accelerator = Accelerator(
+            mixed_precision=_mixed_precision(tc.mixed_precision),
+            gradient_accumulation_steps=tc.grad_accum,
+        )
+        self.device = self.accelerator.device
+        torch.manual_seed(tc.seed + self.accelerator.process_index)
+        self.store = CheckpointStore(self.out / "checkpoints", keep=tc.keep_checkpoints)
+        self.model = self._build_model()
+        if tc.gradient_checkpointing and hasattr(self.model, "enable_gradient_checkpointing"):
+            self.model.enable_gradient_checkpointing()
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay
+        )
+        warmup = max(1, tc.warmup)
+        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warmup)
+        )
+        self.ema = EMAModel(
+            self.model.parameters(), decay=tc.ema_decay, use_ema_warmup=True, power=2 / 3
+        )
+        self.model, self.optimizer, self.lr_schedule = self.accelerator.prepare(
+            self.model, self.optimizer, self.lr_schedule
+        )
+        self.ema.to(self.device)
+        self.step = 0
+        self.samples_seen = 0
+        self.train_seconds = 0.0  # wall time spent in steps, summed over resumed runs
+
+    # -- models ---------------------------------------------------------------------------
+    def _build_model(self) -> torch.nn.Module:
+        mc = self.config.model
+        if self.config.task == "vae":
+            if mc.init_from:
+                return AutoencoderKL.from_pretrained(Path(mc.init_from) / "vae")
+            return _fresh_vae(mc.vae)
+        from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
+        from vidsynth.models.unet3d import UNet3DConfig, UNet3DModel
+
+        if mc.init_from:  # fine-tuning a whole model folder
+            base = Path(mc.init_from)
+            unet = UNet3DModel.from_pretrained(base / "unet")
+            vae_folder = base / "vae"
+            self.noise_config = json.loads(
+                (base / "scheduler" / "scheduler_config.json").read_text()
+            )
+        else:
+            unet = UNet3DModel(UNet3DConfig.from_dict(mc.unet))
+            vae_folder = Path(mc.vae_path)
+            if (vae_folder / "vae").is_dir():
+                vae_folder = vae_folder / "vae"
+            self.noise_config = dict(mc.scheduler)
+        self.vae = AutoencoderKL.from_pretrained(vae_folder).to(self.device).eval()
+        self.vae.requires_grad_(False)
+        self.text_encoder = TextEncoder.from_pretrained(
+            packaged_encoder_path(mc.text_encoder_package), max_length=mc.text_max_length
+        ).to(self.device)
+        self.noise_scheduler = DDPMScheduler.from_config(
+            {**self.noise_config, "prediction_type": unet.config.prediction_type}
+        )
+        return unet
+
+    @property
+    def unwrapped(self) -> torch.nn.Module:
+        return self.accelerator.unwrap_model(self.model)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path | None:
+        if not self.accelerator.is_main_process:
+            return None
+        tensors = {
+            "model": self.unwrapped.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "lr_schedule": self.lr_schedule.state_dict(),
+            # dropout draws from the global generators: restore them for an exact resume
+            "rng": {
+                "cpu": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+        }
+        state = {
+            "samples_seen": self.samples_seen,
+            "train_seconds": self.train_seconds,
+            "device": str(self.device),
+            "num_processes": self.accelerator.num_processes,
+            "config": self.config.to_dict(),
+        }
+        path = self.store.save(self.step, tensors, state)
+        log.info("saved checkpoint %s", path)
+        return path
+
+    def resume(self) -> bool:
+        self.store.clean_partial()
+        if self.store.latest() is None:
+            return False
+        tensors, state = self.store.load(map_location="cpu")
+        saved_model = state.get("config", {}).get("model")
+        if saved_model is not None and saved_model != self.config.to_dict()["model"]:
+            raise InvalidParameter(
+                f"the checkpoints in {self.store.root} were made with a different [model] "
+                "config; restore that config, or use a new output_dir to start over"
+            )
+        self.unwrapped.load_state_dict(tensors["model"])
+        self.optimizer.load_state_dict(tensors["optimizer"])
+        self.lr_schedule.load_state_dict(tensors["lr_schedule"])
+        self.ema.load_state_dict(tensors["ema"])
+        self.ema.to(self.device)
+        if "rng" in tensors:
+            torch.set_rng_state(tensors["rng"]["cpu"])
+            if tensors["rng"]["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(tensors["rng"]["cuda"])
+        self.step = int(state["step"])
+        self.samples_seen = int(state["samples_seen"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        log.info("resumed from step %d", self.step)
+        return True
+
+    # -- one step -----------------------------------------------------------------------------
+    def loss(self, batch: dict, generator: torch.Generator | None) -> tuple[torch.Tensor, dict]:
+        video = batch["video"].to(self.device)
+        if self.config.task == "vae":
+            # frames are independent images for the VAE
+            images = video.permute(0, 2, 1, 3, 4).flatten(0, 1)
+            return vae_loss(self.model, images, self.config.train.kl_weight, generator)
+        from vidsynth.models.vae import encode_video
+
+        captions = list(batch["caption"])
+        drop = torch.rand(len(captions), generator=generator, device=generator.device)
+        drop = drop < self.config.train.cfg_dropout
+        captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+        with torch.no_grad():
+            latents = encode_video(self.vae, video, sample=True, generator=generator)
+            context = self.text_encoder(captions)
+        return diffusion_loss(
+            self.model, self.noise_scheduler, latents, context, generator=generator
+        )
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train(
+        self, *, max_steps: int | None = None, max_minutes: float | None = None
+    ) -> TrainResult:
+        tc = self.config.train
+        acc = self.accelerator
+        self.resume()
+        target = tc.steps if max_steps is None else min(tc.steps, self.step + max_steps)
+        batches = _batches(self.config, tc.seed, acc.process_index, self.samples_seen)
+        gen = torch.Generator(device=self.device)
+        t_start = last_save = time.monotonic()
+        log_path = self.out / "train_log.jsonl"
+        self.out.mkdir(parents=True, exist_ok=True)
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=tc.steps,
+            initial=self.step,
+            desc=self.config.task,
+            disable=not acc.is_main_process,
+            dynamic_ncols=True,
+        )
+        stopped = False
+        running = None
+        with _StopFlag() as stop:
+            while self.step < target:
+                t0 = time.monotonic()
+                for _ in range(tc.grad_accum):
+                    batch = next(batches)
+                    # the noise of step s is a function of (seed, rank, s): resumable exactly
+                    gen.manual_seed(tc.seed * 1_000_003 + acc.process_index * 7919 + self.step)
+                    with acc.accumulate(self.model):
+                        loss, logs = self.loss(batch, gen)
+                        acc.backward(loss)
+                        if acc.sync_gradients and tc.max_grad_norm > 0:
+                            acc.clip_grad_norm_(self.model.parameters(), tc.max_grad_norm)
+                        self.optimizer.step()
+                        self.lr_schedule.step()
+                        self.optimizer.zero_grad(set_to_none=True)
+                    self.samples_seen += len(batch["caption"])
+                self.ema.step(self.unwrapped.parameters())
+                self.step += 1
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"loss became {value} at step {self.step}")
+                running = value if running is None else 0.98 * running + 0.02 * value
+                dt = time.monotonic() - t0
+                self.train_seconds += dt
+                clips = tc.batch_size * tc.grad_accum * acc.num_processes
+                bar.update(1)
+                bar.set_postfix(loss=f"{running:.4f}", clips_s=f"{clips / dt:.1f}")
+                if acc.is_main_process and self.step % tc.log_every == 0:
+                    with open(log_path, "a") as fh:
+                        fh.write(
+                            json.dumps(
+                                {
+                                    "step": self.step,
+                                    "loss": value,
+                                    "avg": running,
+                                    "lr": self.lr_schedule.get_last_lr()[0],
+                                    "sec_per_step": dt,
+                                    **logs,
+                                }
+                            )
+                            + "\n"
+                        )
+                now = time.monotonic()
+                due = self.step % tc.save_every == 0 or now - last_save > tc.save_minutes * 60
+                if due or self.step == target or stop.set:
+                    acc.wait_for_everyone()
+                    self.save_checkpoint()
+                    last_save = now
+                if tc.sample_every and self.step % tc.sample_every == 0 and acc.is_main_process:
+                    self.write_samples()
+                if stop.set or (max_minutes and (now - t_start) > max_minutes * 60):
+                    stopped = self.step < tc.steps
+                    if self.step % tc.save_every and not due:
+                        self.save_checkpoint()
+                    break
+        bar.close()
+        exported = None
+        if self.step >= tc.steps and acc.is_main_process:
+            exported = self.export(self.out / "final")
+        return TrainResult(self.step, self.out, exported, stopped)
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def ema_model(self) -> torch.nn.Module:
+        """A copy of the model holding the EMA weights (what gets sampled and exported)."""
+        import copy
+
+        model = copy.deepcopy(self.unwrapped).eval()
+        self.ema.copy_to(model.parameters())
+        return model
+
+    def export(self, folder: Path) -> Path:
+        from vidsynth.training.export import export_t2v, export_vae
+
+        provenance = {
+            "step": self.step,
+            "samples_seen": self.samples_seen,
+            "train_seconds": round(self.train_seconds, 1),
+            "device": str(self.device),
+            "num_processes": self.accelerator.num_processes,
+            "config_file": self.config.source_file,
+            "git_commit": _git_commit(),
+            "config": self.config.to_dict(),
+        }
+        vae_record = Path(self.config.model.vae_path) / "training.json"
+        if self.config.task != "vae" and vae_record.is_file():
+            provenance["vae"] = json.loads(vae_record.read_text())
+        if self.config.task == "vae":
+            vae = self.ema_model()
+            scale = self.latent_scaling_factor(vae)
+            vae.register_to_config(scaling_factor=scale)
+            log.info("latent scaling factor: %.4f", scale)
+            return export_vae(vae, folder, provenance=provenance)
+        return export_t2v(
+            self.ema_model(),
+            self.vae,
+            self.noise_config,
+            self.config,
+            folder,
+            provenance=provenance,
+        )
+
+    @torch.no_grad()
+    def latent_scaling_factor(self, vae: AutoencoderKL, clips: int = 64) -> float:
+        """1 / std of the posterior means over held-out clips, so diffusion sees unit-variance
+        latents (Rombach et al. 2022, sec. 4.3.2; SD's 0.18215 came from the same rule)."""
+        ds = make_dataset(self.config.data, seed=self.config.train.seed + 10_000)
+        batch = next(iter(DataLoader(ds, batch_size=clips)))
+        images = batch["video"].to(self.device).permute(0, 2, 1, 3, 4).flatten(0, 1)
+        z = vae.encode(images).latent_dist.mode()
+        return float(1.0 / z.float().std())
+
+    def write_samples(self) -> None:
+        if self.config.task == "vae" or not self.config.train.sample_prompts:
+            return
+        from vidsynth.training.samples import write_samples
+
+        write_samples(self, self.out / "samples" / f"step-{self.step:07d}")
+
+
+def train(
+    config: Config, *, max_steps: int | None = None, max_minutes: float | None = None
+) -> TrainResult:
+    """Train (or resume) the run that `config` describes."""
+    result = Trainer(config).train(max_steps=max_steps, max_minutes=max_minutes)
+    atomic_write_text(
+        Path(config.output_dir) / "status.json",
+        json.dumps({"step": result.step, "done": result.exported is not None}, indent=2),
+    )
+    return result

@@ -1,0 +1,171 @@
+"""The text-to-video pipeline against diffusers' reference, plus its contract with users."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import vidsynth
+from vidsynth.errors import InvalidParameter
+from vidsynth.pipelines.params import GenerationParams
+from vidsynth.pipelines.text_to_video import MemoryBudgetExceeded
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_model):
+    return vidsynth.load(tiny_model, device="cpu")
+
+
+@pytest.mark.parametrize("scheduler", [None, "dpm++2m", "euler", "unipc"])
+def test_matches_diffusers_reference(tiny_model, pipe, scheduler):
+    from diffusers import TextToVideoSDPipeline
+
+    ref = TextToVideoSDPipeline.from_pretrained(tiny_model)
+    ref.set_progress_bar_config(disable=True)
+    if scheduler is not None:
+        ref.scheduler = pipe.scheduler(scheduler)
+    params = GenerationParams.checked(
+        num_frames=3, height=32, width=40, num_inference_steps=4, guidance_scale=7.5, fps=8
+    )
+    latents = pipe.initial_latents([11], params)
+    expected = ref(
+        "a red circle moving right",
+        negative_prompt="blurry",
+        num_frames=3,
+        height=32,
+        width=40,
+        num_inference_steps=4,
+        guidance_scale=7.5,
+        latents=latents.clone(),
+        output_type="np",
+    ).frames  # (B, F, H, W, 3) in [0, 1]
+    z = pipe.generate_latents(
+        ["a red circle moving right"],
+        ["blurry"],
+        [11],
+        params,
+        scheduler=scheduler,
+        latents=latents.clone(),
+    )
+    ours = pipe.decode(z, chunk_size=2).permute(0, 2, 3, 4, 1).numpy()
+    assert ours.shape == expected.shape
+    assert np.abs(ours - expected).max() < 1e-3
+
+
+def test_result_contract(pipe, tmp_path):
+    result = pipe("a blue square moving up", seed=3)
+    assert result.frames.dtype == np.uint8
+    assert result.frames.shape == (4, 32, 32, 3)  # the model's defaults
+    assert result.seed == 3 and result.fps == 8.0
+    path = result.save(tmp_path / "clip.mp4")
+    assert path.exists() and path.stat().st_size > 0
+
+
+def test_same_seed_same_video_whatever_the_batch(pipe):
+    alone = pipe("a green star", seed=5, num_inference_steps=2)
+    batch = pipe.batch(
+        ["a yellow circle", "a green star", ""], seeds=[1, 5, 2], num_inference_steps=2
+    )
+    assert np.abs(alone.frames.astype(int) - batch[1].frames.astype(int)).max() <= 1
+    assert not np.array_equal(batch[0].frames, batch[1].frames)
+
+
+def test_random_seed_is_reported_and_reproduces(pipe):
+    first = pipe("a white triangle", num_inference_steps=2)
+    again = pipe("a white triangle", num_inference_steps=2, seed=first.seed)
+    assert np.array_equal(first.frames, again.frames)
+
+
+def test_empty_prompt_is_unconditional(pipe):
+    assert pipe("", seed=0, num_inference_steps=2).frames.shape == (4, 32, 32, 3)
+
+
+def test_guidance_one_skips_the_unconditional_pass(pipe, monkeypatch):
+    batches = []
+    real = pipe.unet.forward
+
+    def spy(x, *args, **kwargs):
+        batches.append(x.shape[0])
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(pipe.unet, "forward", spy)
+    pipe("a red circle", seed=0, num_inference_steps=2, guidance_scale=1.0)
+    pipe("a red circle", seed=0, num_inference_steps=2, guidance_scale=5.0)
+    assert batches == [1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"height": 30}, "height=30 must be a multiple of 8"),
+        ({"width": 100}, "width=100 must be a multiple of 8"),
+        ({"num_inference_steps": 0}, "num_inference_steps must be between 1"),
+        ({"num_inference_steps": -3}, "num_inference_steps must be between 1"),
+        ({"num_frames": 0}, "num_frames must be between 1"),
+        ({"guidance_scale": float("nan")}, "guidance_scale must be a finite number"),
+        ({"fps": 0}, "fps must be between"),
+        ({"num_frames": 2.5}, "num_frames must be an integer"),
+        ({"scheduler": "nope"}, "unknown scheduler 'nope'"),
+    ],
+)
+def test_bad_parameters_are_named(pipe, kwargs, message):
+    with pytest.raises(InvalidParameter, match=message):
+        pipe("a red circle", **kwargs)
+
+
+def test_prompt_must_be_text(pipe):
+    with pytest.raises(InvalidParameter, match="prompt must be a string"):
+        pipe(["a", "b"])
+
+
+def test_too_many_frames_for_memory_is_refused_up_front(pipe, monkeypatch):
+    monkeypatch.setattr(pipe, "memory_budget", 50 * 2**20)
+    pipe("a red circle", num_frames=4, num_inference_steps=1)  # fits
+    with pytest.raises(MemoryBudgetExceeded, match="frames at 256x256 need about"):
+        pipe("a red circle", num_frames=400, height=256, width=256)
+
+
+def test_memory_estimate_is_an_upper_bound(pipe):
+    """The estimate must cover the real activation peak, or the check protects nothing."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from vidsynth.pipelines.memory import estimate_peak_bytes
+
+    f, h, w = 8, 8, 8
+    x = torch.randn(2, 4, f, h, w)
+    ctx = torch.randn(2, 77, 32)
+    with (
+        torch.inference_mode(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
+        pipe.unet(x, torch.tensor(10), ctx)
+    # "[memory]" events are single allocations (+) and frees (-): their running sum is the
+    # live tensor memory, its maximum the peak.
+    events = sorted(
+        (e.time_range.start, e.cpu_memory_usage) for e in prof.events() if e.name == "[memory]"
+    )
+    live = peak = 0
+    for _, delta in events:
+        live += delta
+        peak = max(peak, live)
+    estimate = estimate_peak_bytes(
+        pipe.unet.config,
+        batch=2,
+        num_frames=f,
+        latent_height=h,
+        latent_width=w,
+        bytes_per_element=4,
+        num_parameters=0,
+    )
+    assert peak > 0
+    assert estimate >= peak, (estimate, peak)
+
+
+def test_minilm_family_model(tiny_minilm_model):
+    pipe = vidsynth.load(tiny_minilm_model, device="cpu")
+    assert not pipe.text_encoder.is_clip
+    emb = pipe.encode_prompts(["a red circle", ""])
+    # BERT pads carry no meaning: they are zeroed
+    assert emb[1, 2:].abs().sum() == 0 and emb[0, 0].abs().sum() > 0
+    assert pipe("a red circle", seed=0).frames.shape == (4, 32, 32, 3)

@@ -1,0 +1,86 @@
+"""Training data: the endless world stream and a folder of the user's own clips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vidsynth.errors import InvalidParameter
+from vidsynth.evaluation.prompts import eval_prompt_strings, normalise
+from vidsynth.io.video import write_video
+from vidsynth.training.config import DataConfig
+from vidsynth.training.data import FolderClips, WorldClips, read_metadata
+
+
+def test_world_stream_is_reproducible_and_resumable():
+    config = DataConfig(size=32, num_frames=4)
+    full = WorldClips(config, seed=3)
+    a = [full.sample(i) for i in range(6)]
+    resumed = iter(WorldClips(config, seed=3, start=4))
+    b = next(resumed)
+    assert torch.equal(a[4]["video"], b["video"]) and a[4]["caption"] == b["caption"]
+    assert a[0]["video"].shape == (3, 4, 32, 32)
+    assert a[0]["video"].min() >= -1 and a[0]["video"].max() <= 1
+    assert len({s["caption"] for s in a}) == 6
+
+
+def test_world_stream_never_shows_an_eval_prompt():
+    held_out = eval_prompt_strings()
+    stream = WorldClips(DataConfig(size=16, num_frames=1), seed=0)
+    captions = [stream.sample(i)["caption"] for i in range(400)]
+    assert not any(normalise(c) in held_out for c in captions)
+
+
+@pytest.fixture
+def clip_folder(tmp_path):
+    """Five generated MP4 clips of different sizes and lengths, with a metadata.jsonl."""
+    from vidsynth.world.captions import canonical_caption
+    from vidsynth.world.renderer import render_clip
+
+    rows = []
+    for i, (size, frames) in enumerate([(64, 16), (96, 24), (48, 8), (64, 20), (80, 16)]):
+        video, scene = render_clip(i, size=size, num_frames=frames)
+        if i == 1:  # a non-square clip: 96×72
+            video = video[:, 12:84]
+        write_video(tmp_path / "clips" / f"{i}.mp4", video, fps=8)
+        rows.append({"file_name": f"clips/{i}.mp4", "text": canonical_caption(scene)})
+    (tmp_path / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return tmp_path
+
+
+def test_folder_of_mp4_clips(clip_folder):
+    ds = FolderClips(DataConfig(source="folder", path=str(clip_folder), size=32, num_frames=12))
+    assert len(ds) == 5
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["video"].shape == (3, 12, 32, 32)
+        assert item["caption"].startswith("a")
+    # the 8-frame clip is padded with its last frame
+    short = ds[2]["video"]
+    assert torch.equal(short[:, 8], short[:, 11])
+
+
+def test_folder_clip_content_matches_the_render(clip_folder):
+    from vidsynth.world.renderer import render_clip
+
+    ds = FolderClips(DataConfig(source="folder", path=str(clip_folder), size=64, num_frames=16))
+    expected, _ = render_clip(0, size=64, num_frames=16)
+    got = ((ds[0]["video"].permute(1, 2, 3, 0) + 1) * 127.5).numpy()
+    assert np.abs(got - expected).mean() < 4  # H.264 round trip only
+
+
+def test_csv_metadata_and_errors(tmp_path, clip_folder):
+    (clip_folder / "metadata.jsonl").unlink()
+    (clip_folder / "metadata.csv").write_text("video,caption\nclips/0.mp4,a red ball\n")
+    assert read_metadata(clip_folder)[0][1] == "a red ball"
+    (clip_folder / "metadata.csv").write_text("video,caption\nclips/missing.mp4,x\n")
+    with pytest.raises(InvalidParameter, match="video not found"):
+        read_metadata(clip_folder)
+    (clip_folder / "metadata.csv").write_text("movie,caption\nclips/0.mp4,x\n")
+    with pytest.raises(InvalidParameter, match="needs a video"):
+        read_metadata(clip_folder)
+    with pytest.raises(InvalidParameter, match="no metadata"):
+        read_metadata(tmp_path / "clips")
