@@ -3,12 +3,13 @@
 Both models get the same random weights (a diffusers model is built from a fixed seed, every
 parameter is perturbed so zero-initialised layers matter, and its state dict is loaded into ours).
 
-* Latency: one process holds both models (sharing weight storage), runs one warm-up forward each,
+* Latency: one process holds both models, runs one warm-up forward each,
   then alternates ours / diffusers for ``--repeats`` rounds and reports the medians, so machine
   noise hits both equally. The max abs difference of the outputs is reported too.
 * Peak memory: one fresh subprocess per model. After a warm-up forward it resets the kernel's
   peak-RSS counter (``/proc/self/clear_refs``) and reports peak RSS minus RSS just before the
-  forward, i.e. the activation memory of one forward (weights excluded). On CUDA it uses
+  forward, i.e. the activation memory of one forward (weights excluded); glibc's malloc
+  thresholds are pinned so that RSS follows live tensors. On CUDA it uses
   ``torch.cuda.max_memory_allocated`` the same way.
 
 Everything runs under ``torch.inference_mode()``.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -168,7 +170,13 @@ def _run_worker(args: argparse.Namespace, task: str, impl: str = "") -> dict[str
     cmd = [sys.executable, __file__, "--worker", task, "--worker-impl", impl or "none"]
     for key in ("config", "frames", "size", "dtype", "device", "repeats"):
         cmd += [f"--{key}", str(getattr(args, key))]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    if task == "mem":
+        # Fixed glibc thresholds: every large buffer is mmap'ed and returned to the OS when
+        # freed, so RSS tracks live tensors. With the default adaptive thresholds the measured
+        # peak depends on allocation history and varies by +-50% from run to run.
+        env.update(MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         sys.stderr.write(result.stderr)
         raise SystemExit(f"worker {task} {impl} failed with exit code {result.returncode}")

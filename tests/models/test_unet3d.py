@@ -95,6 +95,21 @@ def test_timestep_forms(timestep: Any) -> None:
         )
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_is_as_accurate_as_diffusers(dtype: torch.dtype) -> None:
+    config = three_stage_config()
+    ref = diffusers_unet(config)
+    ours = UNet3DModel(UNet3DConfig.from_dict(config)).eval()
+    ours.load_state_dict(ref.state_dict())
+    sample, t, context = unet_inputs(config, batch=2, frames=3, height=12, width=12)
+    with torch.inference_mode():
+        gold = ref(sample, t, context).sample
+        ref_err = _max_diff(ref.to(dtype)(sample.to(dtype), t, context.to(dtype)).sample, gold)
+        out = ours.to(dtype)(sample.to(dtype), t, context.to(dtype))
+    assert out.dtype == dtype
+    assert _max_diff(out, gold) < 1.5 * ref_err + 1e-3
+
+
 def test_fp16_variant(tmp_path: Path) -> None:
     config = tiny_config()
     ref = diffusers_unet(config).half()

@@ -1,8 +1,9 @@
 """Convolutional building blocks: 2D ResNet block, temporal conv layer, down/up-sampling.
 
 All modules work on frames folded into the batch, ``(B*F, C, H, W)``; the temporal layer unfolds
-them to convolve along F. Attribute names follow the diffusers checkpoints so that state-dict
-keys match without conversion.
+them to convolve along F. The UNet keeps activations channels-last (NHWC in memory); the code is
+correct for any layout and merely fastest for that one. Attribute names follow the diffusers
+checkpoints so that state-dict keys match without conversion.
 """
 
 from __future__ import annotations
@@ -102,13 +103,13 @@ class TemporalConvLayer(nn.Module):
     def __init__(self, channels: int, *, groups: int, dropout: float = 0.1) -> None:
         super().__init__()
 
-        def conv(i: int) -> nn.Conv3d:
+        def conv() -> nn.Conv3d:
             return nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0))
 
-        self.conv1 = nn.Sequential(nn.GroupNorm(groups, channels), nn.SiLU(), conv(1))
+        self.conv1 = nn.Sequential(nn.GroupNorm(groups, channels), nn.SiLU(), conv())
         for i in (2, 3, 4):
             stage = nn.Sequential(
-                nn.GroupNorm(groups, channels), nn.SiLU(), nn.Dropout(dropout), conv(i)
+                nn.GroupNorm(groups, channels), nn.SiLU(), nn.Dropout(dropout), conv()
             )
             self.add_module(f"conv{i}", stage)
         nn.init.zeros_(self.conv4[-1].weight)
