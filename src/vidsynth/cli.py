@@ -6,8 +6,10 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from vidsynth import __version__
 
@@ -20,6 +22,46 @@ def _size(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     return value
+
+
+def _wxh(text: str) -> tuple[int, int]:
+    """WIDTHxHEIGHT, e.g. 1024x576."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT like 1024x576, got {text!r}"
+        ) from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"width and height must be positive, got {text!r}")
+    return width, height
+
+
+def _add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that run a pipeline (generate, v2v)."""
+    p.add_argument(
+        "--model",
+        default=None,
+        help="bundled model name, diffusers-format folder or hub id (default: bundled model)",
+    )
+    p.add_argument("--negative-prompt", default=None, help="what the video should not show")
+    p.add_argument("--seed", type=int, default=None, help="random seed; -1 or absent = random")
+    p.add_argument("--steps", type=_size, default=None, help="denoising steps (model default)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    p.add_argument("--fps", type=float, default=None, help="frames per second of the output")
+    p.add_argument("--height", type=_size, default=None, help="height in pixels (multiple of 8)")
+    p.add_argument("--width", type=_size, default=None, help="width in pixels (multiple of 8)")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help="ddim, dpm++2m, euler or unipc (default: the model's own)",
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: GPU if any)")
+    p.add_argument(
+        "--dtype", default=None, choices=["fp32", "fp16", "bf16"], help="weights precision"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,30 +82,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("prompt", help='what the video shows ("" for unconditional)')
     gen.add_argument("-o", "--output", required=True, help=f"output file; {FORMATS_HELP}")
-    gen.add_argument(
-        "--model",
-        default=None,
-        help="bundled model name, diffusers-format folder or hub id (default: bundled model)",
-    )
-    gen.add_argument("--negative-prompt", default=None, help="what the video should not show")
-    gen.add_argument("--seed", type=int, default=None, help="random seed; -1 or absent = random")
-    gen.add_argument("--steps", type=_size, default=None, help="denoising steps (model default)")
-    gen.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     gen.add_argument("--frames", type=_size, default=None, help="number of frames")
-    gen.add_argument("--fps", type=float, default=None, help="frames per second of the output")
-    gen.add_argument("--height", type=_size, default=None, help="height in pixels (multiple of 8)")
-    gen.add_argument("--width", type=_size, default=None, help="width in pixels (multiple of 8)")
-    gen.add_argument(
-        "--scheduler",
+    _add_sampling_args(gen)
+    refine = gen.add_argument_group(
+        "two-stage refinement (Zeroscope's recipe)",
+        "Upscale the generated video and re-render it with a second model (video-to-video), "
+        "same prompt and seed; e.g. --model cerspense/zeroscope_v2_576w "
+        "--refine-model cerspense/zeroscope_v2_XL --refine-size 1024x576",
+    )
+    refine.add_argument("--refine-model", default=None, help="the second stage's model")
+    refine.add_argument(
+        "--refine-size",
+        type=_wxh,
         default=None,
-        help="ddim, dpm++2m, euler or unipc (default: the model's own)",
+        metavar="WxH",
+        help="size to upscale to and refine at (default: the refine model's own)",
     )
-    gen.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: GPU if any)")
-    gen.add_argument(
-        "--dtype", default=None, choices=["fp32", "fp16", "bf16"], help="weights precision"
+    refine.add_argument(
+        "--refine-strength",
+        type=float,
+        default=0.6,
+        help="how much of the schedule the refiner re-runs, in (0, 1]",
     )
-    gen.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_generate)
+
+    v2v = sub.add_parser(
+        "v2v",
+        help="re-render a video with a text prompt (video-to-video)",
+        description=(
+            "Noise a video part-way (--strength) and denoise it with a text prompt (SDEdit): "
+            "restyle a clip, or refine a small model's output at a larger size."
+        ),
+        epilog='Example: vidsynth v2v in.mp4 -o out.mp4 --prompt "a blue star" --strength 0.6',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    v2v.add_argument("input", help="input video file or folder of frames")
+    v2v.add_argument("-o", "--output", required=True, help=f"output file; {FORMATS_HELP}")
+    v2v.add_argument("--prompt", required=True, help="what the new video shows")
+    v2v.add_argument(
+        "--strength",
+        type=float,
+        default=0.6,
+        help="how much to change the input, in (0, 1]: low keeps it, 1 nearly ignores it",
+    )
+    _add_sampling_args(v2v)
+    v2v.set_defaults(func=cmd_v2v)
 
     tr = sub.add_parser(
         "train",
@@ -113,8 +176,75 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scheduler", default=None, help="scheduler (model default)")
     ev.add_argument("--device", default=None, help="cpu, cuda, ...")
     ev.add_argument("--json", dest="json_out", default=None, help="also write the report here")
+    ev.add_argument(
+        "--model-card",
+        metavar="TITLE",
+        default=None,
+        help="write README.md (a model card titled TITLE) into the --model folder, from its "
+        "training.json and this report",
+    )
     ev.set_defaults(func=cmd_eval)
+
+    sv = sub.add_parser(
+        "serve",
+        help="run the studio: a web page and a REST API over a durable job queue",
+        description=(
+            "Serve the studio web page at / and the REST API under /v1 (OpenAPI docs at /docs). "
+            "Jobs survive restarts: they are kept in SQLite under --data-dir."
+        ),
+        epilog="Example: vidsynth serve --port 8000, then open http://127.0.0.1:8000/",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on [127.0.0.1]")
+    sv.add_argument("--port", type=_size, default=8000, help="port to listen on [8000]")
+    sv.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder for the job database and videos [~/.local/share/vidsynth/studio]",
+    )
+    sv.add_argument("--workers", type=_size, default=1, help="jobs run at once, a model each [1]")
+    sv.add_argument("--model", default=None, help="model to serve [the bundled model]")
+    sv.add_argument("--device", default=None, help="cpu, cuda, cuda:N [a GPU if any]")
+    sv.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"], help="precision")
+    sv.add_argument("--threads", type=_size, default=None, help="torch CPU threads in all")
+    sv.add_argument("--max-queue", type=_size, default=100, help="waiting+running jobs [100]")
+    sv.add_argument("--max-frames", type=_size, default=64, help="frames per job at most [64]")
+    sv.add_argument("--max-size", type=_size, default=1024, help="width, height at most [1024]")
+    sv.add_argument("--max-steps", type=_size, default=200, help="denoising steps at most [200]")
+    sv.set_defaults(func=cmd_serve)
     return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from vidsynth.errors import InvalidParameter
+    from vidsynth.server.serve import serve
+    from vidsynth.server.settings import Limits, Settings, default_data_dir
+
+    for name in ("workers", "max_queue", "max_frames", "max_size", "max_steps"):
+        if getattr(args, name) < 1:
+            raise InvalidParameter(f"--{name.replace('_', '-')} must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise InvalidParameter("--threads must be at least 1")
+    if not 0 <= args.port <= 65535:
+        raise InvalidParameter(f"--port must be between 0 and 65535, got {args.port}")
+    settings = Settings(
+        data_dir=Path(args.data_dir).expanduser() if args.data_dir else default_data_dir(),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        threads=args.threads,
+        limits=Limits(
+            max_queue=args.max_queue,
+            max_frames=args.max_frames,
+            max_width=args.max_size,
+            max_height=args.max_size,
+            max_steps=args.max_steps,
+        ),
+    )
+    serve(settings)
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -131,6 +261,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise InvalidParameter(f"unknown kind(s) {unknown}; choose from {', '.join(KINDS)}")
+    if args.model_card and not (args.model and (Path(args.model) / "training.json").is_file()):
+        raise InvalidParameter("--model-card needs --model FOLDER of an export with training.json")
     pipe = vidsynth.load(args.model, device=args.device)
     overrides = {
         k: v
@@ -157,6 +289,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from vidsynth.training.checkpoint import atomic_write_text
 
         atomic_write_text(Path(args.json_out), json.dumps(report.to_dict(), indent=2))
+    if args.model_card:
+        from vidsynth.training.model_card import write_model_card
+
+        card = write_model_card(Path(args.model), report.to_dict(), title=args.model_card)
+        print(f"model card: {card}", file=sys.stderr)
     return 0
 
 
@@ -186,34 +323,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
+@contextmanager
+def _progress_bar(quiet: bool, prefix: str = "") -> Iterator[Callable[[str, int, int], None]]:
+    """A pipeline `progress(stage, step, total)` hook drawing one tqdm bar per stage."""
     from tqdm import tqdm
 
-    import vidsynth
-    from vidsynth.io.video import output_format
-    from vidsynth.sampling.noise import resolve_seed
-
-    output_format(args.output)  # an unsupported suffix fails now, not after minutes of work
-    seed = resolve_seed(args.seed)
-    t0 = time.perf_counter()
-    pipe = vidsynth.load(args.model, device=args.device, dtype=args.dtype)
-    print(
-        f"model: {pipe.name} on {pipe.device} ({str(pipe.dtype).removeprefix('torch.')})",
-        file=sys.stderr,
-    )
-    print(f"seed: {seed}", file=sys.stderr)
     bar = None
 
     def progress(stage: str, step: int, total: int) -> None:
         nonlocal bar
-        if args.quiet:
+        if quiet:
             return
-        if bar is None or bar.desc != stage:
+        desc = prefix + stage
+        if bar is None or bar.desc != desc:
             if bar is not None:
                 bar.close()
             bar = tqdm(
                 total=total,
-                desc=stage,
+                desc=desc,
                 unit="step" if stage == "denoise" else "",
                 file=sys.stderr,
                 leave=False,
@@ -222,6 +349,106 @@ def cmd_generate(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _load(model: str | None, args: argparse.Namespace, task: str = "text-to-video") -> Any:
+    import vidsynth
+
+    pipe = vidsynth.load(model, device=args.device, dtype=args.dtype, task=task)
+    print(
+        f"model: {pipe.name} on {pipe.device} ({str(pipe.dtype).removeprefix('torch.')})",
+        file=sys.stderr,
+    )
+    return pipe
+
+
+def _save(result: Any, output: str, t0: float) -> int:
+    """Write the clip, then a summary on stderr and its path last on stdout (for scripts)."""
+    path = result.save(output)
+    elapsed = time.perf_counter() - t0
+    print(
+        f"{result.num_frames} frames {result.frames.shape[2]}x{result.frames.shape[1]} "
+        f"at {result.fps:g} fps, seed {result.seed}, {elapsed:.1f} s",
+        file=sys.stderr,
+    )
+    print(os.fspath(path))
+    return 0
+
+
+def _check_refine(args: argparse.Namespace) -> None:
+    """Refinement options fail before the base stage runs, not after minutes of it."""
+    from vidsynth.errors import InvalidParameter
+
+    if args.refine_model is None:
+        if args.refine_size is not None:
+            raise InvalidParameter("--refine-size needs --refine-model")
+        return
+    from vidsynth.pipelines.loading import resolve_model_path, vae_spatial_factor
+    from vidsynth.pipelines.params import check_size, check_strength
+
+    try:
+        check_strength(args.refine_strength)
+    except InvalidParameter as err:
+        raise InvalidParameter(f"--refine-{err}") from None
+    path = resolve_model_path(args.refine_model)  # a missing model fails now; fetches a hub id
+    if args.refine_size is not None:
+        width, height = args.refine_size
+        try:
+            check_size(height, width, vae_spatial_factor(path))
+        except InvalidParameter as err:
+            raise InvalidParameter(f"--refine-size: {err}") from None
+
+
+def _refine(args: argparse.Namespace, base: Any) -> Any:
+    """Zeroscope's second stage: upscale `base` and re-render it with the refine model."""
+    import gc
+
+    import torch
+
+    # The base model is gone by now (the caller dropped it): collect it, so the two models
+    # never sit in memory together.
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    pipe = _load(args.refine_model, args, task="video-to-video")
+    width, height = args.refine_size or (pipe.defaults.width, pipe.defaults.height)
+    print(
+        f"refine: {base.frames.shape[2]}x{base.frames.shape[1]} -> {width}x{height}, "
+        f"strength {args.refine_strength:g}",
+        file=sys.stderr,
+    )
+    with _progress_bar(args.quiet, "refine ") as progress:
+        return pipe(
+            base.frames,
+            args.prompt,
+            args.negative_prompt,
+            strength=args.refine_strength,
+            seed=base.seed,
+            width=width,
+            height=height,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            fps=base.fps,
+            scheduler=args.scheduler,
+            progress=progress,
+        )
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from vidsynth.io.video import output_format
+    from vidsynth.sampling.noise import resolve_seed
+
+    output_format(args.output)  # an unsupported suffix fails now, not after minutes of work
+    _check_refine(args)
+    seed = resolve_seed(args.seed)
+    t0 = time.perf_counter()
+    pipe = _load(args.model, args)
+    print(f"seed: {seed}", file=sys.stderr)
+    with _progress_bar(args.quiet) as progress:
         result = pipe(
             args.prompt,
             args.negative_prompt,
@@ -235,18 +462,39 @@ def cmd_generate(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             progress=progress,
         )
-    finally:
-        if bar is not None:
-            bar.close()
-    path = result.save(args.output)
-    elapsed = time.perf_counter() - t0
-    print(
-        f"{result.num_frames} frames {result.frames.shape[2]}x{result.frames.shape[1]} "
-        f"at {result.fps:g} fps, seed {seed}, {elapsed:.1f} s",
-        file=sys.stderr,
-    )
-    print(os.fspath(path))
-    return 0
+    if args.refine_model is not None:
+        del pipe  # the stages run one after another: free the base model first
+        result = _refine(args, result)
+    return _save(result, args.output, t0)
+
+
+def cmd_v2v(args: argparse.Namespace) -> int:
+    from vidsynth.io.video import output_format
+    from vidsynth.pipelines.video_to_video import load_frames
+    from vidsynth.sampling.noise import resolve_seed
+
+    output_format(args.output)
+    frames, fps = load_frames(args.input)  # an unreadable input fails before the model loads
+    seed = resolve_seed(args.seed)
+    t0 = time.perf_counter()
+    pipe = _load(args.model, args, task="video-to-video")
+    print(f"seed: {seed}", file=sys.stderr)
+    with _progress_bar(args.quiet) as progress:
+        result = pipe(
+            frames,
+            args.prompt,
+            args.negative_prompt,
+            strength=args.strength,
+            seed=seed,
+            height=args.height,
+            width=args.width,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            fps=args.fps if args.fps is not None else fps,
+            scheduler=args.scheduler,
+            progress=progress,
+        )
+    return _save(result, args.output, t0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,23 +8,12 @@ from typing import Any
 
 import torch
 
+from vidsynth.testing import perturb_, tiny_unet_config
+
 
 def tiny_config(**overrides: Any) -> dict[str, Any]:
-    """A diffusers UNet3DConditionModel config small enough for millisecond CPU forwards."""
-    config: dict[str, Any] = {
-        "sample_size": 8,
-        "in_channels": 4,
-        "out_channels": 4,
-        "down_block_types": ["CrossAttnDownBlock3D", "DownBlock3D"],
-        "up_block_types": ["UpBlock3D", "CrossAttnUpBlock3D"],
-        "block_out_channels": [32, 64],
-        "layers_per_block": 1,
-        "norm_num_groups": 8,
-        "cross_attention_dim": 32,
-        "attention_head_dim": 8,
-    }
-    config.update(overrides)
-    return config
+    """The shared tiny UNet3D config with 8-channel heads, small enough for millisecond forwards."""
+    return tiny_unet_config(**{"attention_head_dim": 8, **overrides})
 
 
 def three_stage_config(**overrides: Any) -> dict[str, Any]:
@@ -40,12 +29,8 @@ def three_stage_config(**overrides: Any) -> dict[str, Any]:
 
 
 def randomize_(model: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> torch.nn.Module:
-    """Add noise to every parameter so zero-initialised layers (temporal convs) contribute."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.dtype) * scale)
-    return model
+    """Perturb every parameter so zero-initialised layers (temporal convs) contribute."""
+    return perturb_(model, scale=scale, seed=seed)
 
 
 def diffusers_unet(config: dict[str, Any], seed: int = 0) -> torch.nn.Module:

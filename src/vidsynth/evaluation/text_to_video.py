@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from vidsynth.evaluation.prompts import KINDS, EvalPrompt, prompt_set
 
 ATTRIBUTES = ("colour", "shape", "motion", "background")
@@ -40,6 +42,7 @@ class EvalReport:
             "counts": self.counts,
             "seconds_per_video": self.seconds_per_video,
             "settings": self.settings,
+            "failures": self.failures,
         }
 
 
@@ -84,6 +87,11 @@ def evaluate(
         accuracy=accuracy,
         counts={k: len(v) for k, v in results.items() if v},
         seconds_per_video=elapsed / max(1, len(prompts)),
-        settings={"version": version, **generate_kwargs},
+        settings={
+            "version": version,
+            "limit": limit,
+            "torch_threads": torch.get_num_threads(),
+            **generate_kwargs,
+        },
         failures=failures,
     )

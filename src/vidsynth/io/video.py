@@ -39,6 +39,7 @@ from vidsynth.errors import InvalidParameter
 __all__ = [
     "DEFAULT_FPS",
     "SUPPORTED_FORMATS",
+    "check_frames",
     "probe_video",
     "read_video",
     "write_video",
@@ -123,6 +124,17 @@ def _as_frames(frames: Any) -> np.ndarray:
     if arr.shape[1] == 0 or arr.shape[2] == 0:
         raise InvalidParameter(f"frames have zero height or width: shape {arr.shape}")
     return np.ascontiguousarray(arr)
+
+
+def check_frames(frames: Any) -> np.ndarray:
+    """Frames as every pipeline takes them: uint8 RGB (F, H, W, 3), C-contiguous.
+
+    Accepts such an array, or a list of (H, W, 3) arrays or of PIL images (converted to RGB);
+    anything else gets an :class:`InvalidParameter` saying what was expected.
+    """
+    if isinstance(frames, Sequence) and any(isinstance(f, Image.Image) for f in frames):
+        frames = [np.asarray(f.convert("RGB")) if isinstance(f, Image.Image) else f for f in frames]
+    return _as_frames(frames)
 
 
 def _as_rate(fps: FrameRate, name: str = "fps") -> Fraction:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from vidsynth.devices import resolve_device, resolve_dtype
-from vidsynth.errors import ModelNotFound
+from vidsynth.errors import InvalidParameter, ModelNotFound
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,16 @@ def _download(repo_id: str) -> Path:
         ) from err
 
 
+def vae_spatial_factor(path: Path) -> int:
+    """How much a model folder's VAE downsamples (8 for ModelScope/Zeroscope), from its config
+    alone: sizes can be checked before the weights are loaded."""
+    try:
+        config = json.loads((path / "vae" / "config.json").read_text())
+        return 2 ** (len(config["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ModelNotFound(f"{path / 'vae' / 'config.json'} is missing or invalid: {err}") from err
+
+
 def read_model_index(path: Path) -> dict[str, Any]:
     try:
         return json.loads((path / "model_index.json").read_text())
@@ -97,12 +107,21 @@ def _weights_variant(folder: Path, stem: str) -> str | None:
     return None
 
 
+TASKS = ("text-to-video", "video-to-video")
+
+
 def load(
     model: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
+    task: str = "text-to-video",
 ):
-    """Load a text-to-video pipeline. `model=None` is the bundled default model."""
+    """Load a pipeline for `task` (see TASKS). `model=None` is the bundled default model.
+
+    Every text-to-video checkpoint also does video-to-video: same weights, another sampler.
+    """
+    if task not in TASKS:
+        raise InvalidParameter(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
     from diffusers import AutoencoderKL
     from transformers.utils import logging as hf_logging
 
@@ -158,7 +177,12 @@ def load(
         defaults=defaults,
         name=str(model or DEFAULT_MODEL),
     )
-    return pipe.to(dev)
+    pipe.to(dev)
+    if task == "video-to-video":
+        from vidsynth.pipelines.video_to_video import VideoToVideoPipeline
+
+        return VideoToVideoPipeline.from_pipeline(pipe)
+    return pipe
 
 
 def _read_scheduler_config(folder: Path) -> dict[str, Any]:

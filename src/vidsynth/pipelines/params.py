@@ -35,14 +35,7 @@ class GenerationParams:
     ) -> GenerationParams:
         _integer("num_frames", num_frames, low=1, high=MAX_FRAMES)
         _integer("num_inference_steps", num_inference_steps, low=1, high=1000)
-        for name, value in (("height", height), ("width", width)):
-            _integer(name, value, low=spatial_factor, high=8192)
-            if value % spatial_factor:
-                lower = value - value % spatial_factor
-                raise InvalidParameter(
-                    f"{name}={value} must be a multiple of {spatial_factor} (the VAE's "
-                    f"downsampling); try {lower} or {lower + spatial_factor}"
-                )
+        check_size(height, width, spatial_factor)
         _number("guidance_scale", guidance_scale, low=0.0, high=100.0)
         _number("fps", fps, low=0.1, high=240.0)
         return cls(
@@ -53,6 +46,29 @@ class GenerationParams:
             float(guidance_scale),
             float(fps),
         )
+
+
+def check_size(height: object, width: object, spatial_factor: int = 8) -> None:
+    """Frame sizes must be whole multiples of the VAE's downsampling factor."""
+    for name, value in (("height", height), ("width", width)):
+        _integer(name, value, low=spatial_factor, high=8192)
+        if value % spatial_factor:
+            lower = value - value % spatial_factor
+            raise InvalidParameter(
+                f"{name}={value} must be a multiple of {spatial_factor} (the VAE's "
+                f"downsampling); try {lower} or {lower + spatial_factor}"
+            )
+
+
+def check_strength(strength: object) -> float:
+    """SDEdit strength: the fraction of the noise schedule re-run over an input video."""
+    _number("strength", strength, low=0.0, high=1.0)
+    if strength == 0:
+        raise InvalidParameter(
+            "strength must be above 0 (0 would return the input unchanged); "
+            "use 0.3-0.7 to re-render a video, 1 to ignore it"
+        )
+    return float(strength)
 
 
 def _integer(name: str, value: object, *, low: int, high: int) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import AutoencoderKL
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from vidsynth.devices import available_memory
 from vidsynth.errors import InvalidParameter
@@ -173,6 +174,40 @@ class TextToVideoPipeline:
 
         return fn
 
+    @torch.inference_mode()
+    def sample(
+        self,
+        prompts: Sequence[str],
+        negative_prompts: Sequence[str],
+        latents: torch.Tensor,
+        sched: SchedulerMixin,
+        timesteps: torch.Tensor,
+        guidance_scale: float,
+        progress: ProgressFn | None = None,
+    ) -> torch.Tensor:
+        """Guided denoising of noisy `latents` along `timesteps` (set on `sched`).
+
+        The core shared by text-to-video (the full schedule from pure noise) and
+        video-to-video (the tail of the schedule from a noised input video).
+        """
+        context = self.encode_prompts(prompts)
+        guided = guidance_scale > 1.0
+        uncond = self.encode_prompts(negative_prompts) if guided else None
+        callback: StepCallback | None = None
+        if progress is not None:
+            callback = lambda i, total, t: progress("denoise", i + 1, total)
+        return denoise(
+            self.model_fn(),
+            latents.to(self.device, self.dtype),
+            sched,
+            num_inference_steps=len(timesteps),
+            timesteps=timesteps,
+            context=context,
+            uncond_context=uncond,
+            guidance_scale=guidance_scale,
+            callback=callback,
+        )
+
     # -- the main entry points ---------------------------------------------------------------
     @torch.inference_mode()
     def generate_latents(
@@ -187,29 +222,20 @@ class TextToVideoPipeline:
         progress: ProgressFn | None = None,
     ) -> torch.Tensor:
         """The denoised latents (B, C, F, h, w) for one batch."""
-        context = self.encode_prompts(prompts)
-        guided = params.guidance_scale > 1.0
-        uncond = self.encode_prompts(negative_prompts) if guided else None
         sched = self.scheduler(scheduler)
         # set the schedule first: Euler's initial sigma depends on it
         sched.set_timesteps(params.num_inference_steps, device=self.device)
         if latents is None:
             latents = self.initial_latents(seeds, params)
         latents = latents.to(self.device, self.dtype) * sched.init_noise_sigma
-
-        callback: StepCallback | None = None
-        if progress is not None:
-            callback = lambda i, total, t: progress("denoise", i + 1, total)
-        return denoise(
-            self.model_fn(),
+        return self.sample(
+            prompts,
+            negative_prompts,
             latents,
             sched,
-            num_inference_steps=params.num_inference_steps,
-            timesteps=sched.timesteps,
-            context=context,
-            uncond_context=uncond,
-            guidance_scale=params.guidance_scale,
-            callback=callback,
+            sched.timesteps,
+            params.guidance_scale,
+            progress,
         )
 
     @torch.inference_mode()
@@ -235,22 +261,7 @@ class TextToVideoPipeline:
         progress: ProgressFn | None = None,
     ) -> list[VideoResult]:
         """Several clips in one batch; clip i depends only on (prompt i, seed i)."""
-        prompts = [_check_prompt(p) for p in prompts]
-        if not prompts:
-            raise InvalidParameter("no prompts given")
-        if negative_prompt is None:
-            negative_prompt = self.defaults.negative_prompt
-        negs = (
-            [negative_prompt] * len(prompts)
-            if isinstance(negative_prompt, str)
-            else [_check_prompt(n, "negative_prompt") for n in negative_prompt]
-        )
-        if len(negs) != len(prompts):
-            raise InvalidParameter(f"{len(negs)} negative prompts for {len(prompts)} prompts")
-        seeds = list(seeds) if seeds is not None else [None] * len(prompts)
-        if len(seeds) != len(prompts):
-            raise InvalidParameter(f"{len(seeds)} seeds for {len(prompts)} prompts")
-        resolved = [resolve_seed(s) for s in seeds]
+        prompts, negs, resolved = self.prepare_batch(prompts, negative_prompt, seeds)
         params = self.check_params(
             len(prompts),
             num_frames=num_frames,
@@ -269,27 +280,78 @@ class TextToVideoPipeline:
             latents=latents,
             progress=progress,
         )
+        return self.results(
+            z,
+            prompts,
+            negs,
+            resolved,
+            params,
+            scheduler=scheduler,
+            decode_chunk_size=decode_chunk_size,
+            progress=progress,
+        )
+
+    # -- shared by the pipelines built on this one ------------------------------------------
+    def prepare_batch(
+        self,
+        prompts: Sequence[str],
+        negative_prompt: str | Sequence[str] | None,
+        seeds: Sequence[int | None] | None,
+    ) -> tuple[list[str], list[str], list[int]]:
+        """Checked prompts and negative prompts, and resolved seeds: one of each per clip."""
+        prompts = [_check_prompt(p) for p in prompts]
+        if not prompts:
+            raise InvalidParameter("no prompts given")
+        if negative_prompt is None:
+            negative_prompt = self.defaults.negative_prompt
+        negs = (
+            [negative_prompt] * len(prompts)
+            if isinstance(negative_prompt, str)
+            else [_check_prompt(n, "negative_prompt") for n in negative_prompt]
+        )
+        if len(negs) != len(prompts):
+            raise InvalidParameter(f"{len(negs)} negative prompts for {len(prompts)} prompts")
+        seeds = list(seeds) if seeds is not None else [None] * len(prompts)
+        if len(seeds) != len(prompts):
+            raise InvalidParameter(f"{len(seeds)} seeds for {len(prompts)} prompts")
+        return prompts, negs, [resolve_seed(s) for s in seeds]
+
+    def results(
+        self,
+        latents: torch.Tensor,
+        prompts: Sequence[str],
+        negative_prompts: Sequence[str],
+        seeds: Sequence[int],
+        params: GenerationParams,
+        *,
+        scheduler: str | None = None,
+        decode_chunk_size: int = 8,
+        progress: ProgressFn | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> list[VideoResult]:
+        """Decode a batch of latents to uint8 clips, each with what reproduces it."""
         if progress is not None:
             progress("decode", 0, 1)
         with torch.inference_mode():
-            frames = decode_to_uint8(self.vae, z, decode_chunk_size).numpy()
+            frames = decode_to_uint8(self.vae, latents, decode_chunk_size).numpy()
         if progress is not None:
             progress("decode", 1, 1)
-        info = {
+        shared = {
             "num_inference_steps": params.num_inference_steps,
             "guidance_scale": params.guidance_scale,
             "scheduler": scheduler
             or self.defaults.scheduler
             or self.scheduler_config.get("_class_name", ""),
             "model": self.name,
+            **(info or {}),
         }
         return [
             VideoResult(
                 frames=np.ascontiguousarray(frames[i]),
                 fps=params.fps,
-                seed=resolved[i],
+                seed=seeds[i],
                 prompt=prompts[i],
-                info={**info, "negative_prompt": negs[i]},
+                info={**shared, "negative_prompt": negative_prompts[i]},
             )
             for i in range(len(prompts))
         ]

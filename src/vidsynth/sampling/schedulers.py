@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from diffusers import (
     DDIMScheduler,
     DPMSolverMultistepScheduler,
@@ -87,3 +88,23 @@ def make_scheduler(
     cls, overrides = SCHEDULERS[key]
     kept = {k: v for k, v in config.items() if k in _MODEL_KEYS}
     return cls.from_config({**kept, **overrides})
+
+
+def strength_timesteps(
+    scheduler: SchedulerMixin, num_inference_steps: int, strength: float
+) -> torch.Tensor:
+    """The last `int(num_inference_steps * strength)` steps of the schedule (SDEdit).
+
+    As diffusers' img2img/video-to-video `get_timesteps`: the scheduler's timesteps must be set;
+    its begin index is set too, so multistep solvers and `add_noise` start at the right sigma.
+    """
+    init = min(int(num_inference_steps * strength), num_inference_steps)
+    if init < 1:
+        raise InvalidParameter(
+            f"strength={strength} of {num_inference_steps} steps runs no denoising step; "
+            f"raise strength to at least {1 / num_inference_steps:.3g} or use more steps"
+        )
+    start = (num_inference_steps - init) * scheduler.order
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(start)
+    return scheduler.timesteps[start:]

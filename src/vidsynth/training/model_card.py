@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ def _training_lines(name: str, record: dict[str, Any]) -> list[str]:
         f"- {name}: `vidsynth train {record.get('config_file', '?')}` — {record.get('step')} "
         f"steps × batch {train.get('batch_size')} ({record.get('samples_seen')} clips), "
         f"{_hours(record.get('train_seconds', 0))} of training on {record.get('device')} "
-        f"({record.get('num_processes', 1)} process), code at commit "
+        f"({record.get('num_processes', 1)} process"
+        + (f", {record['torch_threads']} threads" if "torch_threads" in record else "")
+        + "), code at commit "
         f"`{(record.get('git_commit') or 'uncommitted')[:12]}`",
     ]
 
@@ -36,7 +39,8 @@ def write_model_card(
 ) -> Path:
     """README.md in `folder`, from folder/training.json and an eval report dict."""
     record = json.loads((folder / "training.json").read_text())
-    hardware = hardware or f"{platform.machine()} CPU, {platform.system()}"
+    hardware = hardware or f"{platform.machine()} CPU ({os.cpu_count()} cores), {platform.system()}"
+    settings = report.get("settings", {})
     index = json.loads((folder / "model_index.json").read_text())
     lines = [
         f"# {title}",
@@ -62,8 +66,10 @@ def write_model_card(
         f"- Hardware: {hardware}.",
         "",
         "## Evaluation",
-        f"`vidsynth eval` (prompt set {report['settings'].get('version')}, fixed seeds), "
-        "accuracy of the world's judge:",
+        f"`vidsynth eval --model <this folder>` (prompt set {settings.get('version')}, fixed "
+        "seeds"
+        + (f", first {settings['limit']} prompts of each kind" if settings.get("limit") else "")
+        + "), accuracy of the world's judge:",
         "",
         "| kind | n | colour | shape | motion | background | all correct |",
         "|---|---|---|---|---|---|---|",
@@ -82,8 +88,8 @@ def write_model_card(
         )
     lines += [
         "",
-        f"Generation: {report['seconds_per_video']:.2f} s per clip (model loaded, default steps) "
-        f"on {hardware}.",
+        f"Generation: {report['seconds_per_video']:.2f} s per clip (model loaded, default steps, "
+        f"{settings.get('torch_threads', '?')} torch threads) on {hardware}.",
         "✓/✗: against the targets of issue #3 (canonical ≥ 97/90/90/97 %, paraphrases ≥ 80 %,",
         "two objects ≥ 70 % per attribute).",
     ]

@@ -156,6 +156,7 @@ class Trainer:
         self.step = 0
         self.samples_seen = 0
         self.train_seconds = 0.0  # wall time spent in steps, summed over resumed runs
+        self.train_threads: int | None = None  # torch CPU threads of the training run
 
     # -- models ---------------------------------------------------------------------------
     def _build_model(self) -> torch.nn.Module:
@@ -213,6 +214,7 @@ class Trainer:
             "samples_seen": self.samples_seen,
             "train_seconds": self.train_seconds,
             "device": str(self.device),
+            "torch_threads": self.train_threads or torch.get_num_threads(),
             "num_processes": self.accelerator.num_processes,
             "config": self.config.to_dict(),
         }
@@ -243,6 +245,7 @@ class Trainer:
         self.step = int(state["step"])
         self.samples_seen = int(state["samples_seen"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.train_threads = state.get("torch_threads")
         log.info("resumed from step %d", self.step)
         return True
 
@@ -273,6 +276,7 @@ class Trainer:
         tc = self.config.train
         acc = self.accelerator
         self.resume()
+        self.train_threads = torch.get_num_threads()
         target = tc.steps if max_steps is None else min(tc.steps, self.step + max_steps)
         batches = _batches(self.config, tc.seed, acc.process_index, self.samples_seen)
         gen = torch.Generator(device=self.device)
@@ -368,6 +372,7 @@ class Trainer:
             "samples_seen": self.samples_seen,
             "train_seconds": round(self.train_seconds, 1),
             "device": str(self.device),
+            "torch_threads": self.train_threads,
             "num_processes": self.accelerator.num_processes,
             "config_file": self.config.source_file,
             "git_commit": _git_commit(),
