@@ -51,6 +51,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     mixed_precision: str = "auto"  # auto: bf16 on GPUs that support it, else none
     cfg_dropout: float = 0.1  # share of captions replaced by "" (classifier-free guidance)
+    snr_gamma: float = 0.0  # Min-SNR-γ loss weighting (text-to-video); 0 = uniform
     kl_weight: float = 1e-6  # VAE only
     gradient_checkpointing: bool = False
     seed: int = 0

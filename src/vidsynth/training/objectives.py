@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler
 
 from vidsynth.models.unet3d import UNet3DModel
@@ -37,6 +36,23 @@ def vae_loss(
     return loss, {"rec": rec.item(), "kl": kl.item()}
 
 
+def min_snr_weight(
+    scheduler: DDPMScheduler, t: torch.Tensor, gamma: float, prediction_type: str
+) -> torch.Tensor:
+    """Per-sample loss weight of Min-SNR-γ (Hang et al. 2023, eq. 11), one per timestep in t.
+
+    Clamping the SNR at γ stops the nearly clean timesteps, which are easy, from dominating the
+    gradient; the paper reports ~3× faster convergence. The weight is min(SNR, γ) expressed in
+    the parameterisation trained: divided by SNR for ε, by SNR + 1 for v.
+    """
+    alphas = scheduler.alphas_cumprod.to(t.device)[t].float()
+    snr = alphas / (1 - alphas).clamp_min(1e-8)
+    clamped = snr.clamp(max=gamma)
+    if prediction_type == "v_prediction":
+        return clamped / (snr + 1)
+    return clamped / snr.clamp_min(1e-8)
+
+
 def diffusion_loss(
     unet: UNet3DModel,
     scheduler: DDPMScheduler,
@@ -44,10 +60,12 @@ def diffusion_loss(
     context: torch.Tensor,
     *,
     generator: torch.Generator | None = None,
+    snr_gamma: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Denoising loss on clean latents (B, C, F, h, w), in the parameterisation the UNet's
     config names. Imagen Video uses v = alpha_t eps - sigma_t x0 (Salimans & Ho 2022, eq. 7);
-    it avoids the colour shift of eps-prediction at high noise."""
+    it avoids the colour shift of eps-prediction at high noise. `snr_gamma` > 0 weights the
+    timesteps by Min-SNR-γ; 0 leaves them uniform."""
     b = latents.shape[0]
     device = latents.device
     noise = torch.randn(latents.shape, generator=generator, device=device, dtype=latents.dtype)
@@ -55,10 +73,13 @@ def diffusion_loss(
         0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=device
     )
     noisy = scheduler.add_noise(latents, noise, t)
-    if unet.config.prediction_type == "v_prediction":
-        target = scheduler.get_velocity(latents, noise, t)
-    else:
-        target = noise
+    prediction = unet.config.prediction_type
+    target = scheduler.get_velocity(latents, noise, t) if prediction == "v_prediction" else noise
     pred = unet(noisy, t, context)
-    loss = F.mse_loss(pred.float(), target.float())
-    return loss, {"mse": loss.item()}
+    per_sample = (pred.float() - target.float()).square().flatten(1).mean(1)
+    mse = per_sample.mean()
+    if snr_gamma > 0:
+        loss = (min_snr_weight(scheduler, t, snr_gamma, prediction) * per_sample).mean()
+    else:
+        loss = mse
+    return loss, {"mse": mse.item()}

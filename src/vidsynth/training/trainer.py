@@ -266,7 +266,12 @@ class Trainer:
             latents = encode_video(self.vae, video, sample=True, generator=generator)
             context = self.text_encoder(captions)
         return diffusion_loss(
-            self.model, self.noise_scheduler, latents, context, generator=generator
+            self.model,
+            self.noise_scheduler,
+            latents,
+            context,
+            generator=generator,
+            snr_gamma=self.config.train.snr_gamma,
         )
 
     # -- the loop ------------------------------------------------------------------------------

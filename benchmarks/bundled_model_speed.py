@@ -1,0 +1,84 @@
+"""How fast the bundled model makes a clip: in-process (model loaded) and `vidsynth generate`
+end to end (a fresh process: imports, model load, generation, MP4 encode).
+
+Issue #3's budget on 2 CPU cores: ≤ 2 s per 16-frame 64×64 clip with the model loaded, ≤ 10 s
+for the whole command. Run on an otherwise idle machine; the figures are medians of --repeats.
+
+    python benchmarks/bundled_model_speed.py --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROMPT = "a red circle moving right on a white background"
+
+
+def in_process(repeats: int, threads: int | None) -> dict[str, float]:
+    import torch
+
+    import vidsynth
+
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    pipe = vidsynth.load()
+    load_s = time.perf_counter() - t0
+    pipe(PROMPT, seed=0)  # warm-up: first calls pay for oneDNN kernel selection
+    times = []
+    for seed in range(repeats):
+        t0 = time.perf_counter()
+        pipe(PROMPT, seed=seed)
+        times.append(time.perf_counter() - t0)
+    return {
+        "load_s": load_s,
+        "clip_s_median": statistics.median(times),
+        "clip_s_max": max(times),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def end_to_end(repeats: int) -> dict[str, float]:
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(repeats):
+            out = Path(tmp) / f"clip{seed}.mp4"
+            t0 = time.perf_counter()
+            cmd = ["vidsynth.cli", "generate", PROMPT, "-o", str(out), "--seed", str(seed)]
+            subprocess.run(
+                [sys.executable, "-m", *cmd, "--quiet"],
+                check=True,
+                capture_output=True,
+            )
+            times.append(time.perf_counter() - t0)
+            assert out.stat().st_size > 0
+    return {"command_s_median": statistics.median(times), "command_s_max": max(times)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    args = parser.parse_args()
+    report = {
+        "cpus": os.cpu_count(),
+        **in_process(args.repeats, args.threads),
+        **end_to_end(args.repeats),
+    }
+    r = report
+    print(f"model load          {r['load_s']:.2f} s")
+    print(f"one clip (loaded)   {r['clip_s_median']:.2f} s median, max {r['clip_s_max']:.2f}")
+    print(f"vidsynth generate   {r['command_s_median']:.2f} s median, max {r['command_s_max']:.2f}")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
