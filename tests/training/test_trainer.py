@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidsynth.errors import InvalidParameter
 from vidsynth.training.checkpoint import CheckpointStore
 from vidsynth.training.config import load_config, parse_config
 from vidsynth.training.trainer import Trainer, train
@@ -216,3 +217,25 @@ def test_cli_train_then_export(tmp_path):
     assert (tmp_path / "exported" / "vae" / "config.json").is_file()
     assert main(["train", str(config)]) == 0  # resumes and finishes
     assert (tmp_path / "run" / "final" / "vae").is_dir()
+
+
+def test_decoder_only_finetune_keeps_the_latent_space(tmp_path, trained_vae):
+    """freeze_encoder: the encoder (and so every latent a UNet was trained on) is unchanged,
+    while the decoder learns."""
+    from diffusers import AutoencoderKL
+
+    config = vae_config(tmp_path / "dec", freeze_encoder=True, steps=3, lr=1e-2)
+    config.model.init_from = str(trained_vae)
+    result = train(config)
+    before = AutoencoderKL.from_pretrained(trained_vae / "vae").state_dict()
+    after = AutoencoderKL.from_pretrained(result.exported / "vae").state_dict()
+    for name, value in before.items():
+        same = torch.equal(value, after[name])
+        if name.startswith(("encoder.", "quant_conv.")):
+            assert same, name
+    assert not all(torch.equal(before[n], after[n]) for n in before if n.startswith("decoder."))
+
+
+def test_freeze_encoder_is_for_vaes_only(tmp_path, trained_vae):
+    with pytest.raises(InvalidParameter, match="freeze_encoder"):
+        Trainer(t2v_config(tmp_path / "t", trained_vae, freeze_encoder=True))

@@ -47,7 +47,7 @@ from vidsynth.server.store import (
     QueueFull,
 )
 from vidsynth.server.tasks import TASKS
-from vidsynth.server.worker import WorkerPool, output_path
+from vidsynth.server.worker import WorkerPool, output_path, sweep_outputs
 
 log = logging.getLogger("vidsynth.server")
 
@@ -112,6 +112,9 @@ def create_app(settings: Settings) -> FastAPI:
         recovered = store.recover()
         if recovered:
             log.warning("re-running %d job(s) interrupted by a crash", len(recovered))
+        swept = sweep_outputs(settings.outputs_dir, recovered)
+        if swept:
+            log.warning("removed %d partial or stale output file(s) left by a crash", swept)
         pool = WorkerPool(store, settings)
         pool.start()
         try:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,41 @@ class LiveProgress:
 def output_path(outputs_dir: Path, job_id: str) -> Path:
     """Where a job's video lives. Ids are hex (checked by the API), so no path escapes."""
     return outputs_dir / f"{job_id}{VIDEO_SUFFIX}"
+
+
+def sweep_outputs(outputs_dir: Path, interrupted: Iterable[str] = ()) -> int:
+    """Delete what a crash left in the outputs folder; returns how many files went.
+
+    Call it with the store open (its lock keeps any other server off this folder) and before
+    the workers start. A kill inside `save` leaves a hidden, half-written temporary file
+    (`.<id>.mp4.<hex>.tmp.mp4`, never served: the API serves `<id>.mp4` only); a kill between
+    the rename and the store's commit leaves the video of a job that will run again anyway.
+    """
+    removed = 0
+    if not outputs_dir.is_dir():
+        return 0
+    stale = [p for p in outputs_dir.iterdir() if p.name.startswith(".") and ".tmp" in p.name]
+    stale += [output_path(outputs_dir, job_id) for job_id in interrupted]
+    for path in stale:
+        try:
+            if path.is_dir():  # _atomic_dir's temporary folders, should a task ever write one
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename into `folder` durable: without it a power cut can undo the rename while
+    the store, already committed, says the job succeeded."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class WorkerPool:
@@ -183,6 +219,7 @@ class WorkerPool:
             result = TASKS[job.task].run(pipe, job.params, job.seed, progress)
             self._progress[job.id] = LiveProgress("save", 1, 1)
             result.save(path)  # atomic: a temp file, fsync, os.replace
+            _fsync_dir(path.parent)
             if self.store.finish(job.id, path.name):
                 log.info("job %s succeeded", job.id)
             else:  # cancelled while saving

@@ -54,6 +54,9 @@ class TrainConfig:
     snr_gamma: float = 0.0  # Min-SNR-γ loss weighting (text-to-video); 0 = uniform
     kl_weight: float = 1e-6  # VAE only
     gradient_checkpointing: bool = False
+    # VAE only: train the decoder alone. The latent space stays exactly as it was, so a UNet
+    # trained on this VAE's latents keeps working with the improved decoder.
+    freeze_encoder: bool = False
     seed: int = 0
     log_every: int = 10
     save_every: int = 200  # steps

@@ -139,8 +139,16 @@ class Trainer:
         self.model = self._build_model()
         if tc.gradient_checkpointing and hasattr(self.model, "enable_gradient_checkpointing"):
             self.model.enable_gradient_checkpointing()
+        if tc.freeze_encoder:
+            if self.config.task != "vae":
+                raise InvalidParameter("train.freeze_encoder applies to task 'vae' only")
+            for part in (self.model.encoder, self.model.quant_conv):
+                if part is not None:
+                    part.requires_grad_(False)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=tc.lr,
+            weight_decay=tc.weight_decay,
         )
         warmup = max(1, tc.warmup)
         self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -163,7 +171,9 @@ class Trainer:
         mc = self.config.model
         if self.config.task == "vae":
             if mc.init_from:
-                return AutoencoderKL.from_pretrained(Path(mc.init_from) / "vae")
+                return AutoencoderKL.from_pretrained(
+                    Path(mc.init_from) / "vae", torch_dtype=torch.float32
+                )
             return _fresh_vae(mc.vae)
         from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
         from vidsynth.models.unet3d import UNet3DConfig, UNet3DModel

@@ -107,6 +107,11 @@
       }
       follow(job);
       refreshGallery();
+      // one column (a phone): the progress bar is below the form, out of sight; bring it up
+      // (focus stays on the form, so a keyboard user is not moved)
+      if (matchMedia("(max-width: 760px)").matches) {
+        document.querySelector("section.result").scrollIntoView({ block: "start" });
+      }
     } catch (err) {
       const wait = err.retryAfter ? ` (try again in ${err.retryAfter} s)` : "";
       showError(`${err.message}${wait}`);
@@ -290,7 +295,11 @@
       $("height").max = l.max_height;
       $("steps").max = l.max_steps;
       $("prompt").maxLength = l.max_prompt_chars;
-      $("server-info").textContent = `model ${model.id} on ${model.device}`;
+      // a local folder's full path is long and says little; its name is enough (full on hover)
+      const local = model.id.startsWith("/") || /^[A-Za-z]:[\\/]/.test(model.id);
+      const name = local ? model.id.split(/[\\/]/).filter(Boolean).pop() : model.id;
+      $("server-info").textContent = `model: ${name} · ${model.device}`;
+      $("server-info").title = model.id;
     } catch (err) {
       $("server-info").textContent = `server unavailable: ${err.message}`;
     }
