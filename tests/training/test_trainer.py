@@ -12,7 +12,7 @@ import torch
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.checkpoint import CheckpointStore
 from vidsynth.training.config import load_config, parse_config
-from vidsynth.training.trainer import Trainer, train
+from vidsynth.training.trainer import Trainer, latent_space_fingerprint, train
 
 TINY_VAE = {
     "in_channels": 3,
@@ -219,21 +219,51 @@ def test_cli_train_then_export(tmp_path):
     assert (tmp_path / "run" / "final" / "vae").is_dir()
 
 
-def test_decoder_only_finetune_keeps_the_latent_space(tmp_path, trained_vae):
+@pytest.fixture(scope="module")
+def decoder_finetuned_vae(trained_vae, tmp_path_factory):
+    config = vae_config(tmp_path_factory.mktemp("dec"), freeze_encoder=True, steps=3, lr=1e-2)
+    config.model.init_from = str(trained_vae)
+    return train(config).exported
+
+
+def test_decoder_only_finetune_keeps_the_latent_space(trained_vae, decoder_finetuned_vae):
     """freeze_encoder: the encoder (and so every latent a UNet was trained on) is unchanged,
-    while the decoder learns."""
+    while the decoder learns; the export records the run it continued."""
     from diffusers import AutoencoderKL
 
-    config = vae_config(tmp_path / "dec", freeze_encoder=True, steps=3, lr=1e-2)
-    config.model.init_from = str(trained_vae)
-    result = train(config)
     before = AutoencoderKL.from_pretrained(trained_vae / "vae").state_dict()
-    after = AutoencoderKL.from_pretrained(result.exported / "vae").state_dict()
+    after = AutoencoderKL.from_pretrained(decoder_finetuned_vae / "vae").state_dict()
     for name, value in before.items():
-        same = torch.equal(value, after[name])
         if name.startswith(("encoder.", "quant_conv.")):
-            assert same, name
+            assert torch.equal(value, after[name]), name
     assert not all(torch.equal(before[n], after[n]) for n in before if n.startswith("decoder."))
+    record = json.loads((decoder_finetuned_vae / "training.json").read_text())
+    assert record["init"]["step"] == 6 and record["step"] == 3
+    assert latent_space_fingerprint(trained_vae) == latent_space_fingerprint(decoder_finetuned_vae)
+
+
+def test_t2v_resumes_on_a_decoder_finetuned_vae_only(tmp_path, trained_vae, decoder_finetuned_vae):
+    """A UNet run may move to a VAE with the same latent space, not to another VAE; the card
+    of its export lists both VAE runs."""
+    from vidsynth.training.model_card import write_model_card
+
+    Trainer(t2v_config(tmp_path / "t2v", trained_vae, sample_every=0)).train(max_steps=2)
+    other_vae = train(vae_config(tmp_path / "other", seed=1)).exported
+    with pytest.raises(InvalidParameter, match="different \\[model\\] config"):
+        Trainer(t2v_config(tmp_path / "t2v", other_vae)).train()
+    moved = Trainer(t2v_config(tmp_path / "t2v", decoder_finetuned_vae, sample_every=0))
+    result = moved.train()
+    assert result.step == 4 and result.exported is not None
+    report = {
+        "accuracy": {"canonical": {a: 1.0 for a in ("colour", "shape", "motion", "background")}},
+        "counts": {"canonical": 1},
+        "seconds_per_video": 0.5,
+        "settings": {"version": "v1"},
+    }
+    report["accuracy"]["canonical"]["all_correct"] = 1.0
+    card = write_model_card(result.exported, report, title="tiny").read_text()
+    vae_lines = [line for line in card.splitlines() if line.startswith("- VAE")]
+    assert len(vae_lines) == 2 and "encoder frozen" in vae_lines[1], vae_lines
 
 
 def test_freeze_encoder_is_for_vaes_only(tmp_path, trained_vae):

@@ -34,6 +34,19 @@ def _training_lines(name: str, record: dict[str, Any]) -> list[str]:
     ]
 
 
+def _vae_lines(record: dict[str, Any] | None) -> list[str]:
+    """The VAE's runs, first to last: a fine-tuned VAE records the run it started from."""
+    if record is None:
+        return []
+    lines = _vae_lines(record["init"]) if "init" in record else []
+    name = (
+        "VAE decoder (encoder frozen)"
+        if record.get("config", {}).get("train", {}).get("freeze_encoder")
+        else "VAE"
+    )
+    return lines + _training_lines(name, record)
+
+
 def write_model_card(
     folder: Path, report: dict[str, Any], *, title: str, hardware: str | None = None
 ) -> Path:
@@ -61,7 +74,7 @@ def write_model_card(
         f"- Sampling defaults: {json.dumps(index['_vidsynth']['defaults'])}",
         "",
         "## How it was made",
-        *(_training_lines("VAE", record["vae"]) if "vae" in record else []),
+        *_vae_lines(record.get("vae")),
         *_training_lines("UNet", record),
         f"- Hardware: {hardware}.",
         "",

@@ -102,6 +102,48 @@ def _fresh_vae(kwargs: dict[str, Any]) -> AutoencoderKL:
     return vae
 
 
+def latent_space_fingerprint(vae_folder: str | Path) -> str | None:
+    """A hash of what defines a VAE's latent space: its encoder, quant_conv and scaling factor.
+
+    Two VAE folders with the same fingerprint give the same latents, whatever their decoders.
+    None when the folder holds no readable VAE.
+    """
+    import hashlib
+
+    from safetensors.torch import load_file
+
+    folder = Path(vae_folder)
+    if (folder / "vae").is_dir():
+        folder = folder / "vae"
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        weights = sorted(folder.glob("diffusion_pytorch_model*.safetensors"))
+        tensors = {k: v for w in weights for k, v in load_file(w).items()}
+    except (OSError, ValueError):
+        return None
+    digest = hashlib.sha256(repr(config.get("scaling_factor")).encode())
+    for name in sorted(tensors):
+        if name.startswith(("encoder.", "quant_conv.")):
+            digest.update(name.encode())
+            digest.update(tensors[name].float().numpy().tobytes())
+    return digest.hexdigest() if weights else None
+
+
+def _same_model(saved: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether a checkpoint's [model] config is the current one.
+
+    `vae_path` may move to another VAE with the same latent space (a decoder-only fine-tune of
+    the VAE the UNet was trained on): only the decoder differs, and the UNet never sees it.
+    """
+    if saved == current:
+        return True
+    rest = lambda m: {k: v for k, v in m.items() if k != "vae_path"}
+    if rest(saved) != rest(current):
+        return False
+    old, new = (latent_space_fingerprint(m.get("vae_path", "")) for m in (saved, current))
+    return old is not None and old == new
+
+
 def _batches(config: Config, seed: int, rank: int, start_sample: int) -> Iterator[dict]:
     """Endless batches; for the world source, resumable at an exact sample index."""
     ds = make_dataset(config.data, seed=seed, rank=rank, start=start_sample)
@@ -238,7 +280,7 @@ class Trainer:
             return False
         tensors, state = self.store.load(map_location="cpu")
         saved_model = state.get("config", {}).get("model")
-        if saved_model is not None and saved_model != self.config.to_dict()["model"]:
+        if saved_model is not None and not _same_model(saved_model, self.config.to_dict()["model"]):
             raise InvalidParameter(
                 f"the checkpoints in {self.store.root} were made with a different [model] "
                 "config; restore that config, or use a new output_dir to start over"
@@ -393,12 +435,19 @@ class Trainer:
             "git_commit": _git_commit(),
             "config": self.config.to_dict(),
         }
+        init_record = Path(self.config.model.init_from) / "training.json"
+        if self.config.model.init_from and init_record.is_file():
+            provenance["init"] = json.loads(init_record.read_text())  # the run it continued
         vae_record = Path(self.config.model.vae_path) / "training.json"
         if self.config.task != "vae" and vae_record.is_file():
             provenance["vae"] = json.loads(vae_record.read_text())
         if self.config.task == "vae":
             vae = self.ema_model()
-            scale = self.latent_scaling_factor(vae)
+            if self.config.train.freeze_encoder:
+                # same encoder, same latents: keep the scale the UNet was trained with
+                scale = float(self.unwrapped.config.scaling_factor)
+            else:
+                scale = self.latent_scaling_factor(vae)
             vae.register_to_config(scaling_factor=scale)
             log.info("latent scaling factor: %.4f", scale)
             return export_vae(vae, folder, provenance=provenance)
