@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import vidsynth
+from vidsynth.errors import InvalidParameter
 from vidsynth.evaluation.prompts import KINDS, prompt_set
 from vidsynth.evaluation.text_to_video import evaluate
 from vidsynth.world.parse import parse_caption
@@ -20,6 +23,16 @@ def test_prompt_set_is_fixed_and_parseable():
         assert len(target.objects) == (2 if p.kind == "two_objects" else 1)
         if p.kind != "paraphrase":
             assert p.prompt == p.target
+
+
+def test_validation_set_is_disjoint_from_the_reported_one():
+    v1, val = prompt_set("v1"), prompt_set("val1")
+    assert len(val) == len(v1)
+    assert not {p.seed for p in v1} & {p.seed for p in val}
+    shared = {p.prompt for p in v1} & {p.prompt for p in val}
+    assert len(shared) < len(v1) // 10  # a few short canonical captions may coincide
+    with pytest.raises(InvalidParameter, match="unknown eval prompt set"):
+        prompt_set("v0")
 
 
 def test_evaluate_reports_every_kind(tiny_minilm_model):

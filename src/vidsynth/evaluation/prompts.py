@@ -12,10 +12,15 @@ from functools import cache
 
 import numpy as np
 
+from vidsynth.errors import InvalidParameter
+
 VERSION = "v1"
 KINDS = ("canonical", "paraphrase", "two_objects")
 # prompts per kind in the default set; small enough for minutes on a CPU
 SIZES = {"canonical": 96, "paraphrase": 64, "two_objects": 48}
+# (scene seed, generation seed offset) per set. "val1" is for choosing sampling defaults
+# (guidance, steps) without looking at the reported set; its figures are never reported.
+SET_SEEDS = {"v1": (20261122, 0), "val1": (20261201, 50_000)}
 
 
 @dataclass(frozen=True)
@@ -32,16 +37,19 @@ def prompt_set(version: str = VERSION) -> tuple[EvalPrompt, ...]:
     from vidsynth.world.captions import canonical_caption, eval_paraphrase
     from vidsynth.world.sampling import sample_scene
 
-    if version != "v1":
-        raise ValueError(f"unknown eval prompt set {version!r}; known: v1")
+    if version not in SET_SEEDS:
+        raise InvalidParameter(
+            f"unknown eval prompt set {version!r}; known: {', '.join(SET_SEEDS)}"
+        )
+    base, seed_offset = SET_SEEDS[version]
     out = []
     for k, kind in enumerate(KINDS):
         for i in range(SIZES[kind]):
-            rng = np.random.default_rng([20261122, k, i])
+            rng = np.random.default_rng([base, k, i])
             scene = sample_scene(rng, level=2 if kind == "two_objects" else 1)
             target = canonical_caption(scene)
             prompt = eval_paraphrase(scene, rng) if kind == "paraphrase" else target
-            out.append(EvalPrompt(kind, prompt, target, seed=1000 * k + i))
+            out.append(EvalPrompt(kind, prompt, target, seed=seed_offset + 1000 * k + i))
     return tuple(out)
 
 
