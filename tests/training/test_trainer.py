@@ -243,17 +243,20 @@ def test_decoder_only_finetune_keeps_the_latent_space(trained_vae, decoder_finet
 
 
 def test_t2v_resumes_on_a_decoder_finetuned_vae_only(tmp_path, trained_vae, decoder_finetuned_vae):
-    """A UNet run may move to a VAE with the same latent space, not to another VAE; the card
-    of its export lists both VAE runs."""
+    """A UNet run may move to a VAE with the same latent space (not to another VAE) and change
+    its sampling defaults; the card of its export lists both VAE runs."""
     from vidsynth.training.model_card import write_model_card
 
     Trainer(t2v_config(tmp_path / "t2v", trained_vae, sample_every=0)).train(max_steps=2)
     other_vae = train(vae_config(tmp_path / "other", seed=1)).exported
     with pytest.raises(InvalidParameter, match="different \\[model\\] config"):
         Trainer(t2v_config(tmp_path / "t2v", other_vae)).train()
-    moved = Trainer(t2v_config(tmp_path / "t2v", decoder_finetuned_vae, sample_every=0))
-    result = moved.train()
+    moved = t2v_config(tmp_path / "t2v", decoder_finetuned_vae, sample_every=0)
+    moved.model.defaults = {"num_inference_steps": 3, "guidance_scale": 4.0}  # sampling only
+    result = Trainer(moved).train()
     assert result.step == 4 and result.exported is not None
+    index = json.loads((result.exported / "model_index.json").read_text())
+    assert index["_vidsynth"]["defaults"]["guidance_scale"] == 4.0
     report = {
         "accuracy": {"canonical": {a: 1.0 for a in ("colour", "shape", "motion", "background")}},
         "counts": {"canonical": 1},

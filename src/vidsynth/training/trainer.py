@@ -132,14 +132,18 @@ def latent_space_fingerprint(vae_folder: str | Path) -> str | None:
 def _same_model(saved: dict[str, Any], current: dict[str, Any]) -> bool:
     """Whether a checkpoint's [model] config is the current one.
 
-    `vae_path` may move to another VAE with the same latent space (a decoder-only fine-tune of
-    the VAE the UNet was trained on): only the decoder differs, and the UNet never sees it.
+    Two keys may change: `defaults` (sampling settings written into exports; training never
+    reads them), and `vae_path`, to another VAE with the same latent space (a decoder-only
+    fine-tune of the VAE the UNet was trained on): only the decoder differs, which the UNet
+    never sees.
     """
     if saved == current:
         return True
-    rest = lambda m: {k: v for k, v in m.items() if k != "vae_path"}
+    rest = lambda m: {k: v for k, v in m.items() if k not in ("vae_path", "defaults")}
     if rest(saved) != rest(current):
         return False
+    if saved.get("vae_path") == current.get("vae_path"):
+        return True
     old, new = (latent_space_fingerprint(m.get("vae_path", "")) for m in (saved, current))
     return old is not None and old == new
 
