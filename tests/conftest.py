@@ -44,3 +44,19 @@ def tiny_minilm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         width=32,
         num_inference_steps=3,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_ssr_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ×4 spatial super-resolution model (tiny ×4 VAE: the input is the latent grid)."""
+    from vidsynth.testing import save_tiny_sr_model
+
+    return save_tiny_sr_model(tmp_path_factory.mktemp("tiny-ssr") / "model", "spatial-sr")
+
+
+@pytest.fixture(scope="session")
+def tiny_tsr_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ×2 temporal super-resolution model, 16 fps output by default."""
+    from vidsynth.testing import save_tiny_sr_model
+
+    return save_tiny_sr_model(tmp_path_factory.mktemp("tiny-tsr") / "model", "temporal-sr", fps=16)

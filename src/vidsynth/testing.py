@@ -155,3 +155,81 @@ def save_tiny_model(
         index["_vidsynth"] = {"defaults": defaults}
         (path / "model_index.json").write_text(json.dumps(index, indent=2))
     return path
+
+
+def save_tiny_sr_model(
+    path: str | Path,
+    task: str,
+    *,
+    factor: int | None = None,
+    seed: int = 0,
+    vae_levels: int = 3,
+    noise_aug_level: float = 0.1,
+    **defaults: Any,
+) -> Path:
+    """Write a tiny random super-resolution model folder ("spatial-sr" or "temporal-sr"), as
+    `vidsynth train` exports one: our UNet3D with the conditioning channels and the level
+    embedding, a tiny CLIP text encoder, and for spatial SR (latent space) a tiny VAE
+    (`vae_levels` 3: ×4 like the shapes VAE); temporal SR works on pixels.
+
+    `defaults` (e.g. num_inference_steps=2) go to model_index.json's "_vidsynth" section.
+    """
+    from diffusers import AutoencoderKL, DDIMScheduler
+
+    from vidsynth.models.sr_conditioning import condition_channels, sample_channels
+    from vidsynth.models.unet3d import UNet3DConfig, UNet3DModel
+
+    path = Path(path)
+    factor = factor or {"spatial-sr": 4, "temporal-sr": 2}[task]
+    parts = tiny_components(seed, "clip")
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        **{
+            **tiny_vae_config(),
+            "down_block_types": ["DownEncoderBlock2D"] * vae_levels,
+            "up_block_types": ["UpDecoderBlock2D"] * vae_levels,
+            "block_out_channels": [8, 16, 16, 16][:vae_levels],
+        }
+    ).eval()
+    latent = int(vae.config.latent_channels)
+    sample = sample_channels(task, latent)
+    config = UNet3DConfig.from_dict(
+        tiny_unet_config(
+            in_channels=sample + condition_channels(task, latent),
+            out_channels=sample,
+            time_cond_proj_dim=8,
+            prediction_type="v_prediction",
+        )
+    )
+    unet = perturb_(UNet3DModel(config), seed=seed).eval()
+    unet.save_pretrained(path / "unet")
+    if task == "spatial-sr":
+        vae.save_pretrained(path / "vae")
+    parts["text_encoder"].save_pretrained(path / "text_encoder")
+    parts["tokenizer"].save_pretrained(path / "tokenizer")
+    scheduler = DDIMScheduler.from_config(
+        {
+            "num_train_timesteps": 1000,
+            "beta_schedule": "squaredcos_cap_v2",
+            "rescale_betas_zero_snr": True,
+            "timestep_spacing": "trailing",
+            "clip_sample": False,
+            "prediction_type": "v_prediction",
+        }
+    )
+    scheduler.save_pretrained(path / "scheduler")
+    index = {
+        "_class_name": f"Vidsynth{'Spatial' if task == 'spatial-sr' else 'Temporal'}SRPipeline",
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "unet": ["diffusers", "UNet3DConditionModel"],
+        **({"vae": ["diffusers", "AutoencoderKL"]} if task == "spatial-sr" else {}),
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "_vidsynth": {
+            "task": task,
+            "sr": {"factor": factor, "aug_max_level": 0.5, "noise_aug_level": noise_aug_level},
+            "defaults": {"guidance_scale": 1.0, "num_inference_steps": 2, **defaults},
+        },
+    }
+    (path / "model_index.json").write_text(json.dumps(index, indent=2))
+    return path

@@ -29,3 +29,12 @@ def test_resolve_seed():
     assert 0 <= resolve_seed(-1) < 2**32
     with pytest.raises(InvalidParameter, match="seed"):
         resolve_seed(2**64)
+
+
+def test_derived_seeds_are_fixed_distinct_and_in_range():
+    from vidsynth.sampling.noise import MAX_SEED, derive_seed
+
+    assert derive_seed(7, 1) == derive_seed(7, 1)
+    seeds = {derive_seed(s, k) for s in range(20) for k in range(5)}
+    assert len(seeds) == 100 and all(0 <= s <= MAX_SEED for s in seeds)
+    assert derive_seed(MAX_SEED, 3) <= MAX_SEED

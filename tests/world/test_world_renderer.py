@@ -246,3 +246,20 @@ def test_render_is_fast() -> None:
     # generous bounds for a loaded CI machine; typical: ~3 ms and ~60 ms
     assert per_clip_64 < 0.05
     assert per_clip_256 < 0.5
+
+
+def test_frame_rate_samples_the_same_motion_more_densely() -> None:
+    """32 frames at 16 fps show the 2 seconds of the 16-frame 8 fps clip: their even frames are
+    exactly that clip, and every motion advances half as far per frame."""
+    for scene in _scenes(12, seed=9):
+        base = render(scene, 64, 16)
+        np.testing.assert_array_equal(render(scene, 64, 16, fps=8), base)  # the default
+        dense = render(scene, 64, 32, fps=16)
+        np.testing.assert_array_equal(dense[::2], base)
+    obj = ObjectSpec("circle", "red", "small", "right", "normal", 0.3, 0.5)
+    st = object_states(obj, 32, time_step=0.5)
+    np.testing.assert_allclose(np.diff(st.cx), obj.velocity[0] / 2)
+    grow = object_states(ObjectSpec("square", "red", "medium", "growing"), 32, 0.5).radius
+    assert grow[30] == pytest.approx(object_states(ObjectSpec("square", "red"), 1).radius * 1.8)
+    with pytest.raises(ValueError, match="fps"):
+        render(_scenes(1)[0], 64, 4, fps=0)

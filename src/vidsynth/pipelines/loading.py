@@ -107,20 +107,30 @@ def _weights_variant(folder: Path, stem: str) -> str | None:
     return None
 
 
-TASKS = ("text-to-video", "video-to-video")
+SR_TASKS = ("spatial-sr", "temporal-sr")
+TASKS = ("text-to-video", "video-to-video", *SR_TASKS)
+# What a model folder can run, by the task its model_index.json names (none: text-to-video).
+RUNS = {"text-to-video": ("text-to-video", "video-to-video")}
+
+
+def model_task(index: dict[str, Any]) -> str:
+    """The task a model folder was made for, from its model_index.json."""
+    return str(index.get("_vidsynth", {}).get("task", "text-to-video"))
 
 
 def load(
     model: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
-    task: str = "text-to-video",
+    task: str | None = None,
 ):
     """Load a pipeline for `task` (see TASKS). `model=None` is the bundled default model.
 
-    Every text-to-video checkpoint also does video-to-video: same weights, another sampler.
+    `task=None` is the model's own (text-to-video unless its model_index.json names a
+    super-resolution task). Every text-to-video checkpoint also does video-to-video: same
+    weights, another sampler. A super-resolution model does its own task only.
     """
-    if task not in TASKS:
+    if task is not None and task not in TASKS:
         raise InvalidParameter(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
     from diffusers import AutoencoderKL
     from transformers.utils import logging as hf_logging
@@ -135,16 +145,29 @@ def load(
     path = resolve_model_path(model)
     index = read_model_index(path)
     extra = index.get("_vidsynth", {})
-    for part in ("unet", "vae", "scheduler"):
+    made_for = model_task(index)
+    if made_for not in TASKS:
+        raise ModelNotFound(f"{path / 'model_index.json'} names an unknown task {made_for!r}")
+    task = made_for if task is None else task
+    runs = RUNS.get(made_for, (made_for,))
+    if task not in runs:
+        raise InvalidParameter(
+            f"{path} is a {made_for} model; it cannot run {task} (it runs: {', '.join(runs)})"
+        )
+    # a pixel-space model (temporal SR) has no VAE
+    parts = ("unet", "scheduler") if made_for == "temporal-sr" else ("unet", "vae", "scheduler")
+    for part in parts:
         if not (path / part).is_dir():
             raise ModelNotFound(f"{path} has no {part}/ folder")
 
     unet = UNet3DModel.from_pretrained(path / "unet", dtype=dt)
-    vae = AutoencoderKL.from_pretrained(
-        path / "vae",
-        torch_dtype=dt,
-        variant=_weights_variant(path / "vae", "diffusion_pytorch_model"),
-    )
+    vae = None
+    if "vae" in parts:
+        vae = AutoencoderKL.from_pretrained(
+            path / "vae",
+            torch_dtype=dt,
+            variant=_weights_variant(path / "vae", "diffusion_pytorch_model"),
+        )
     if (path / "text_encoder").is_dir():
         te_path, tok_path = path / "text_encoder", path / "tokenizer"
     elif "text_encoder_package" in extra:
@@ -162,13 +185,30 @@ def load(
     )
     scheduler_config = _read_scheduler_config(path / "scheduler")
 
-    sample = int(unet.config.sample_size) * 2 ** (len(vae.config.block_out_channels) - 1)
+    scale = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
+    sample = int(unet.config.sample_size) * scale
     defaults = Defaults(height=sample, width=sample)
     for key, value in extra.get("defaults", {}).items():
         if not hasattr(defaults, key):
             log.warning("ignoring unknown default %r in %s", key, path / "model_index.json")
             continue
         setattr(defaults, key, value)
+    if made_for in SR_TASKS:
+        from vidsynth.pipelines.super_resolution import SR_PIPELINES
+
+        sr = extra.get("sr", {})
+        if "factor" not in sr:
+            raise ModelNotFound(f"{path / 'model_index.json'} names no _vidsynth.sr.factor")
+        return SR_PIPELINES[made_for](
+            unet,
+            text_encoder,
+            scheduler_config,
+            vae=vae,
+            factor=int(sr["factor"]),
+            noise_aug_level=sr.get("noise_aug_level", 0.1),
+            defaults=defaults,
+            name=str(model),
+        ).to(dev)
     pipe = TextToVideoPipeline(
         unet,
         vae,

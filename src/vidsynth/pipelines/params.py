@@ -71,6 +71,13 @@ def check_strength(strength: object) -> float:
     return float(strength)
 
 
+def check_noise_aug_level(level: object) -> float:
+    """A super-resolution stage's noise augmentation level: how much its input is noised
+    before the model sees it, in [0, 1] (0: as it is, 1: pure noise)."""
+    _number("noise_aug_level", level, low=0.0, high=1.0)
+    return float(level)
+
+
 def _integer(name: str, value: object, *, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidParameter(f"{name} must be an integer, got {value!r}")

@@ -26,6 +26,19 @@ def resolve_seed(seed: int | None) -> int:
     return int(seed)
 
 
+def derive_seed(seed: int, stream: int) -> int:
+    """The seed of another random stream of one clip (a cascade stage, an augmentation noise).
+
+    Reusing one seed for noises of different shapes would correlate them (their first elements
+    coincide); a SeedSequence hash of (seed, stream) gives independent streams, and the result
+    is still a pure function of the clip's seed.
+    """
+    import numpy as np
+
+    state = np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, np.uint64)[0]
+    return int(state) >> 1  # at most MAX_SEED
+
+
 def seeded_noise(
     shape: Sequence[int],
     seeds: Sequence[int],

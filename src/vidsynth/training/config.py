@@ -13,7 +13,11 @@ from typing import Any
 
 from vidsynth.errors import InvalidParameter
 
-TASKS = ("vae", "text-to-video")
+TASKS = ("vae", "text-to-video", "spatial-sr", "temporal-sr")
+# Tasks whose UNet denoises VAE latents (they need model.vae_path or model.init_from);
+# temporal-sr works on pixels.
+LATENT_TASKS = ("text-to-video", "spatial-sr")
+SR_TASKS = ("spatial-sr", "temporal-sr")
 
 
 @dataclass
@@ -37,6 +41,9 @@ class ModelConfig:
     text_max_length: int = 32
     scheduler: dict[str, Any] = field(default_factory=dict)  # diffusers DDPM-style config
     defaults: dict[str, Any] = field(default_factory=dict)  # generation defaults to export
+    # Super-resolution tasks only (keys: the fields of SRSettings): the upsampling factor and
+    # the noise conditioning augmentation levels.
+    sr: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,11 +113,77 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
         )
     if config.data.source == "folder" and not config.data.path:
         raise InvalidParameter("data.source = 'folder' needs data.path")
-    if config.task == "text-to-video" and not (config.model.vae_path or config.model.init_from):
+    if config.task in LATENT_TASKS and not (config.model.vae_path or config.model.init_from):
         raise InvalidParameter(
-            "task text-to-video needs model.vae_path (a trained VAE) or model.init_from"
+            f"task {config.task} needs model.vae_path (a trained VAE) or model.init_from"
         )
+    if config.model.sr and config.task not in SR_TASKS:
+        raise InvalidParameter(f"[model.sr] applies to tasks {SR_TASKS}, not {config.task!r}")
+    if config.task in SR_TASKS:
+        sr_settings(config)  # checks the [model.sr] keys and values now, not at step 1
     return config
+
+
+@dataclass(frozen=True)
+class SRSettings:
+    """[model.sr] of a super-resolution task: what the stage upsamples and how its input is
+    noised (noise conditioning augmentation, see vidsynth.models.sr_conditioning)."""
+
+    factor: int  # spatial: x height and x width; temporal: x frames (and x fps)
+    aug_max_level: float = 0.5  # training draws levels uniformly from [0, aug_max_level]
+    noise_aug_level: float = 0.1  # the fixed level used at sampling (exported as default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+DEFAULT_SR_FACTOR = {"spatial-sr": 4, "temporal-sr": 2}
+
+
+def sr_settings(config: Config) -> SRSettings:
+    """The checked [model.sr] settings of a super-resolution config."""
+    values = dict(config.model.sr)
+    names = {f.name for f in dataclasses.fields(SRSettings)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise InvalidParameter(f"unknown key(s) in [model.sr]: {', '.join(unknown)}")
+    values.setdefault("factor", DEFAULT_SR_FACTOR[config.task])
+    settings = SRSettings(**values)
+    factor = settings.factor
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
+        raise InvalidParameter(f"model.sr.factor must be an integer >= 2, got {factor!r}")
+    for name in ("aug_max_level", "noise_aug_level"):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise InvalidParameter(f"model.sr.{name} must be a number in [0, 1], got {value!r}")
+    data = config.data
+    if config.task == "spatial-sr" and (data.size % factor or data.size // factor < 8):
+        raise InvalidParameter(
+            f"spatial-sr: data.size={data.size} (the high-resolution side) must be a multiple "
+            f"of model.sr.factor={factor} with a low-resolution side of at least 8"
+        )
+    if config.task == "temporal-sr" and data.num_frames % factor:
+        raise InvalidParameter(
+            f"temporal-sr: data.num_frames={data.num_frames} (the high frame rate clip) must be "
+            f"a multiple of model.sr.factor={factor}"
+        )
+    return settings
+
+
+def without_new_defaults(saved: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """``current`` [model] config minus the keys a checkpoint's ``saved`` one predates.
+
+    A key ``saved`` lacks is dropped when its current value is the field's default: adding a
+    config field must not orphan the checkpoints of running trainings. A missing key with a
+    non-default value stays, so the configs still differ.
+    """
+    defaults = dataclasses.asdict(ModelConfig())
+    missing = object()
+    return {
+        key: value
+        for key, value in current.items()
+        if key in saved or value != defaults.get(key, missing)
+    }
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

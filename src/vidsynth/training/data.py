@@ -35,14 +35,27 @@ class WorldClips(IterableDataset):
     """An endless, reproducible stream of captioned shapes-world clips.
 
     Sample `i` of process `rank` is drawn from its own seed, so a resumed run that starts at
-    `start` sees exactly the clips the killed run would have seen.
+    `start` sees exactly the clips the killed run would have seen. Clips are drawn at
+    `config.fps` (motion is defined at the world's 8 fps, so 16 fps halves it per frame).
+    With `low_size`, each sample also holds "low": the same clip rendered at that side (the
+    input of a spatial super-resolution model; rendered, not downsampled, like the base
+    model's own training clips).
     """
 
-    def __init__(self, config: DataConfig, *, seed: int = 0, rank: int = 0, start: int = 0):
+    def __init__(
+        self,
+        config: DataConfig,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        start: int = 0,
+        low_size: int | None = None,
+    ):
         if len(config.levels) != len(config.level_weights):
             raise InvalidParameter("data.levels and data.level_weights differ in length")
         self.config = config
         self.seed, self.rank, self.start = seed, rank, start
+        self.low_size = low_size
         weights = np.asarray(config.level_weights, dtype=float)
         self.level_p = weights / weights.sum()
 
@@ -55,12 +68,16 @@ class WorldClips(IterableDataset):
         rng = np.random.default_rng([self.seed, self.rank, index])
         level = int(rng.choice(self.config.levels, p=self.level_p))
         scene = sample_scene(rng, level)
-        frames = render(scene, self.config.size, self.config.num_frames)
+        frames = render(scene, self.config.size, self.config.num_frames, self.config.fps)
         held_out = eval_prompt_strings()
         caption = random_caption(scene, rng)
         while normalise(caption) in held_out:  # keep the eval prompts unseen
             caption = random_caption(scene, rng)
-        return {"video": to_tensor(frames), "caption": caption}
+        sample = {"video": to_tensor(frames), "caption": caption}
+        if self.low_size is not None:
+            low = render(scene, self.low_size, self.config.num_frames, self.config.fps)
+            sample["low"] = to_tensor(low)
+        return sample
 
     def __iter__(self) -> Iterator[dict[str, object]]:
         index = self.start
@@ -130,8 +147,9 @@ class FolderClips(Dataset):
     with their last frame). Decoded clips are cached in memory: fine-tuning sets are small.
     """
 
-    def __init__(self, config: DataConfig, *, seed: int = 0):
+    def __init__(self, config: DataConfig, *, seed: int = 0, low_size: int | None = None):
         self.config = config
+        self.low_size = low_size  # also return the clip resized to this side, as "low"
         self.items = read_metadata(Path(config.path))
         self.rng = np.random.default_rng(seed)
         self._decode = lru_cache(maxsize=512)(self._decode_uncached)
@@ -159,10 +177,23 @@ class FolderClips(Dataset):
         else:
             pad = video[:, -1:].expand(-1, n - f, -1, -1)
             video = torch.cat([video, pad], dim=1)
-        return {"video": video, "caption": self.items[index][1]}
+        sample = {"video": video, "caption": self.items[index][1]}
+        if self.low_size is not None:
+            flat = video.permute(1, 0, 2, 3)  # anti-aliased bicubic, as fit_clip shrinks
+            low = F.interpolate(flat, size=(self.low_size,) * 2, mode="bicubic", antialias=True)
+            sample["low"] = low.clamp(-1, 1).permute(1, 0, 2, 3)
+        return sample
 
 
-def make_dataset(config: DataConfig, *, seed: int, rank: int = 0, start: int = 0):
+def make_dataset(
+    config: DataConfig,
+    *,
+    seed: int,
+    rank: int = 0,
+    start: int = 0,
+    low_size: int | None = None,
+):
+    """The clips `config` names; `low_size` adds a low-resolution copy of each (spatial SR)."""
     if config.source == "world":
-        return WorldClips(config, seed=seed, rank=rank, start=start)
-    return FolderClips(config, seed=seed + rank)
+        return WorldClips(config, seed=seed, rank=rank, start=start, low_size=low_size)
+    return FolderClips(config, seed=seed + rank, low_size=low_size)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from diffusers import AutoencoderKL
 
-from vidsynth.training.config import Config
+from vidsynth.training.config import Config, SRSettings
 
 SAMPLING_SCHEDULER = "DDIMScheduler"
 
@@ -58,14 +58,65 @@ def export_t2v(
     provenance: dict[str, Any] | None = None,
 ) -> Path:
     """A complete text-to-video model folder that `vidsynth.load(folder)` reads."""
+    return _export_diffusion_model(
+        unet, vae, noise_config, config, folder, dtype, provenance, "TextToVideoSDPipeline", {}
+    )
+
+
+# model_index.json's _class_name per super-resolution task: our pipelines, diffusers has none
+SR_PIPELINE_CLASSES = {
+    "spatial-sr": "VidsynthSpatialSRPipeline",
+    "temporal-sr": "VidsynthTemporalSRPipeline",
+}
+
+
+def export_sr(
+    unet: torch.nn.Module,
+    vae: AutoencoderKL | None,
+    noise_config: dict[str, Any],
+    config: Config,
+    sr: SRSettings,
+    folder: Path,
+    dtype: torch.dtype = torch.float16,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """A super-resolution model folder: the text-to-video layout (without vae/ for a
+    pixel-space stage), plus what the stage is (``_vidsynth.task``) and how its input is
+    conditioned (``_vidsynth.sr``)."""
+    extra = {"task": config.task, "sr": sr.to_dict()}
+    return _export_diffusion_model(
+        unet,
+        vae,
+        noise_config,
+        config,
+        folder,
+        dtype,
+        provenance,
+        SR_PIPELINE_CLASSES[config.task],
+        extra,
+    )
+
+
+def _export_diffusion_model(
+    unet: torch.nn.Module,
+    vae: AutoencoderKL | None,
+    noise_config: dict[str, Any],
+    config: Config,
+    folder: Path,
+    dtype: torch.dtype,
+    provenance: dict[str, Any] | None,
+    pipeline_class: str,
+    extra: dict[str, Any],
+) -> Path:
     import diffusers
 
     mc = config.model
     tmp = _fresh_tmp(folder)
     unet.save_pretrained(tmp / "unet", dtype=dtype)
-    vae_copy = AutoencoderKL.from_config(vae.config)
-    vae_copy.load_state_dict(vae.state_dict())
-    vae_copy.to(dtype).save_pretrained(tmp / "vae", safe_serialization=True)
+    if vae is not None:
+        vae_copy = AutoencoderKL.from_config(vae.config)
+        vae_copy.load_state_dict(vae.state_dict())
+        vae_copy.to(dtype).save_pretrained(tmp / "vae", safe_serialization=True)
     sched = {
         **{k: v for k, v in noise_config.items() if not k.startswith("_")},
         "_class_name": SAMPLING_SCHEDULER,
@@ -81,13 +132,14 @@ def export_t2v(
         **mc.defaults,
     }
     index = {
-        "_class_name": "TextToVideoSDPipeline",
+        "_class_name": pipeline_class,
         "_diffusers_version": diffusers.__version__,
         "scheduler": ["diffusers", SAMPLING_SCHEDULER],
         "unet": ["diffusers", "UNet3DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
+        **({"vae": ["diffusers", "AutoencoderKL"]} if vae is not None else {}),
         "text_encoder": ["transformers", "BertModel"],
         "_vidsynth": {
+            **extra,
             "text_encoder_package": mc.text_encoder_package,
             "text_max_length": mc.text_max_length,
             "defaults": defaults,

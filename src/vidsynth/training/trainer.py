@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
-from vidsynth.training.config import Config
+from vidsynth.training.config import SR_TASKS, Config, sr_settings, without_new_defaults
 from vidsynth.training.data import FolderClips, make_dataset
 from vidsynth.training.objectives import diffusion_loss, vae_loss
 
@@ -135,8 +135,10 @@ def _same_model(saved: dict[str, Any], current: dict[str, Any]) -> bool:
     Two keys may change: `defaults` (sampling settings written into exports; training never
     reads them), and `vae_path`, to another VAE with the same latent space (a decoder-only
     fine-tune of the VAE the UNet was trained on): only the decoder differs, which the UNet
-    never sees.
+    never sees. Fields added to the config since the checkpoint was made count as unchanged
+    while they keep their defaults.
     """
+    current = without_new_defaults(saved, current)
     if saved == current:
         return True
     rest = lambda m: {k: v for k, v in m.items() if k not in ("vae_path", "defaults")}
@@ -148,9 +150,36 @@ def _same_model(saved: dict[str, Any], current: dict[str, Any]) -> bool:
     return old is not None and old == new
 
 
+def _check_sr_unet(task: str, unet: Any, latent_channels: int) -> None:
+    """A super-resolution UNet needs the conditioning channels and the level embedding."""
+    from vidsynth.models.sr_conditioning import condition_channels, sample_channels
+
+    extra = condition_channels(task, latent_channels)
+    sample = sample_channels(task, latent_channels)
+    what = "latent" if task == "spatial-sr" else "RGB"
+    if unet.in_channels != sample + extra:
+        raise InvalidParameter(
+            f"task {task} needs model.unet.in_channels = {sample + extra} "
+            f"({sample} {what} + {extra} conditioning channels), got {unet.in_channels}"
+        )
+    if unet.out_channels != sample:
+        raise InvalidParameter(
+            f"task {task} needs model.unet.out_channels = {sample} ({what} channels), got "
+            f"{unet.out_channels}"
+        )
+    if not unet.time_cond_proj_dim:
+        raise InvalidParameter(
+            f"task {task} needs model.unet.time_cond_proj_dim (e.g. 32): the UNet is told the "
+            "noise augmentation level of its input through it"
+        )
+
+
 def _batches(config: Config, seed: int, rank: int, start_sample: int) -> Iterator[dict]:
     """Endless batches; for the world source, resumable at an exact sample index."""
-    ds = make_dataset(config.data, seed=seed, rank=rank, start=start_sample)
+    low_size = None
+    if config.task == "spatial-sr":  # the model's input: the clip at 1/factor the side
+        low_size = config.data.size // sr_settings(config).factor
+    ds = make_dataset(config.data, seed=seed, rank=rank, start=start_sample, low_size=low_size)
     bs = config.train.batch_size
     if isinstance(ds, FolderClips):
         epoch = 0
@@ -237,14 +266,20 @@ class Trainer:
             if (vae_folder / "vae").is_dir():
                 vae_folder = vae_folder / "vae"
             self.noise_config = dict(mc.scheduler)
-        self.vae = AutoencoderKL.from_pretrained(vae_folder).to(self.device).eval()
-        self.vae.requires_grad_(False)
+        self.vae: AutoencoderKL | None = None
+        if self.config.task != "temporal-sr":  # pixel space: no VAE
+            self.vae = AutoencoderKL.from_pretrained(vae_folder).to(self.device).eval()
+            self.vae.requires_grad_(False)
         self.text_encoder = TextEncoder.from_pretrained(
             packaged_encoder_path(mc.text_encoder_package), max_length=mc.text_max_length
         ).to(self.device)
         self.noise_scheduler = DDPMScheduler.from_config(
             {**self.noise_config, "prediction_type": unet.config.prediction_type}
         )
+        if self.config.task in SR_TASKS:
+            self.sr = sr_settings(self.config)
+            latent = int(self.vae.config.latent_channels) if self.vae is not None else 4
+            _check_sr_unet(self.config.task, unet.config, latent)
         return unet
 
     @property
@@ -312,6 +347,8 @@ class Trainer:
             # frames are independent images for the VAE
             images = video.permute(0, 2, 1, 3, 4).flatten(0, 1)
             return vae_loss(self.model, images, self.config.train.kl_weight, generator)
+        if self.config.task in SR_TASKS:
+            return self.sr_loss(batch, video, generator)
         from vidsynth.models.vae import encode_video
 
         captions = list(batch["caption"])
@@ -329,6 +366,63 @@ class Trainer:
             generator=generator,
             snr_gamma=self.config.train.snr_gamma,
         )
+
+    def sr_loss(
+        self, batch: dict, video: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict]:
+        """The denoising loss of a super-resolution stage, its input noise-augmented.
+
+        Spatial (latent space): the input is the clip rendered at 1/factor the side
+        (batch["low"]), the target the clip's latents. Temporal (pixel space): the input is
+        the clip's frames 0, factor, 2·factor, ...; the target is RESIDUAL_SCALE × (each other
+        frame − the blend of its neighbours).
+        """
+        from vidsynth.models.sr_conditioning import (
+            RESIDUAL_SCALE,
+            augment,
+            interpolation,
+            level_features,
+            neighbours,
+            new_frame_positions,
+            spatial_condition,
+        )
+        from vidsynth.models.vae import encode_video
+
+        device = self.device
+        captions = list(batch["caption"])
+        drop = torch.rand(len(captions), generator=generator, device=generator.device)
+        drop = drop < self.config.train.cfg_dropout
+        captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+        b = video.shape[0]
+        with torch.no_grad():
+            context = self.text_encoder(captions)
+            level = torch.rand(b, generator=generator, device=device) * self.sr.aug_max_level
+            if self.config.task == "spatial-sr":
+                target = encode_video(self.vae, video, sample=True, generator=generator)
+                cond = spatial_condition(batch["low"].to(device), tuple(target.shape[-2:]))
+                noise = torch.randn(cond.shape, generator=generator, device=device)
+                cond = augment(cond, level, noise)
+            else:
+                k = self.sr.factor
+                known = video[:, :, ::k]
+                inter = interpolation(known, k)
+                new = video[:, :, new_frame_positions(known.shape[2], k)]
+                target = (new - inter.blend) * RESIDUAL_SCALE
+                noise = torch.randn(known.shape, generator=generator, device=device)
+                cond = inter.condition(*neighbours(augment(known, level, noise), k))
+            unet_config = self.unwrapped.config
+            features = level_features(level, unet_config.time_cond_proj_dim, target)
+        loss, logs = diffusion_loss(
+            self.model,
+            self.noise_scheduler,
+            target,
+            context,
+            generator=generator,
+            snr_gamma=self.config.train.snr_gamma,
+            concat=cond,
+            timestep_cond=features,
+        )
+        return loss, {**logs, "aug_level": float(level.mean())}
 
     # -- the loop ------------------------------------------------------------------------------
     def train(
@@ -426,7 +520,7 @@ class Trainer:
         return model
 
     def export(self, folder: Path) -> Path:
-        from vidsynth.training.export import export_t2v, export_vae
+        from vidsynth.training.export import export_sr, export_t2v, export_vae
 
         provenance = {
             "step": self.step,
@@ -443,7 +537,7 @@ class Trainer:
         if self.config.model.init_from and init_record.is_file():
             provenance["init"] = json.loads(init_record.read_text())  # the run it continued
         vae_record = Path(self.config.model.vae_path) / "training.json"
-        if self.config.task != "vae" and vae_record.is_file():
+        if self.config.task != "vae" and self.config.model.vae_path and vae_record.is_file():
             provenance["vae"] = json.loads(vae_record.read_text())
         if self.config.task == "vae":
             vae = self.ema_model()
@@ -455,6 +549,16 @@ class Trainer:
             vae.register_to_config(scaling_factor=scale)
             log.info("latent scaling factor: %.4f", scale)
             return export_vae(vae, folder, provenance=provenance)
+        if self.config.task in SR_TASKS:
+            return export_sr(
+                self.ema_model(),
+                self.vae,
+                self.noise_config,
+                self.config,
+                self.sr,
+                folder,
+                provenance=provenance,
+            )
         return export_t2v(
             self.ema_model(),
             self.vae,
@@ -475,11 +579,17 @@ class Trainer:
         return float(1.0 / z.float().std())
 
     def write_samples(self) -> None:
+        folder = self.out / "samples" / f"step-{self.step:07d}"
+        if self.config.task in SR_TASKS:  # held-out world clips, scored against the truth
+            from vidsynth.training.samples import write_sr_samples
+
+            write_sr_samples(self, folder)
+            return
         if self.config.task == "vae" or not self.config.train.sample_prompts:
             return
         from vidsynth.training.samples import write_samples
 
-        write_samples(self, self.out / "samples" / f"step-{self.step:07d}")
+        write_samples(self, folder)
 
 
 def train(

@@ -15,6 +15,7 @@ import numpy as np
 from .sampling import sample_scene
 from .spec import (
     BACKGROUNDS,
+    BASE_FPS,
     BASE_FRAMES,
     PALETTE,
     STAR_INNER_RATIO,
@@ -75,13 +76,15 @@ def _unit_sdf(shape: str, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
     return _polygon_sdf(qx, qy, UNIT_POLYGONS[shape])
 
 
-def object_coverage(obj: ObjectSpec, size: int = 64, num_frames: int = BASE_FRAMES) -> np.ndarray:
+def object_coverage(
+    obj: ObjectSpec, size: int = 64, num_frames: int = BASE_FRAMES, time_step: float = 1.0
+) -> np.ndarray:
     """Anti-aliased coverage (0..1) of one object, float32 shaped (F, size, size).
 
     Translating objects wrap around the frame (drawn at +-1 frame offsets as needed); the
-    others are clipped at the frame edge.
+    others are clipped at the frame edge. ``time_step``: see ``trajectory.object_states``.
     """
-    st = object_states(obj, num_frames)
+    st = object_states(obj, num_frames, time_step)
     wrap = is_translation(obj.motion)
     cx = np.mod(st.cx, 1.0) if wrap else st.cx
     cy = np.mod(st.cy, 1.0) if wrap else st.cy
@@ -118,16 +121,26 @@ def object_coverage(obj: ObjectSpec, size: int = 64, num_frames: int = BASE_FRAM
     return out
 
 
-def render(scene: SceneSpec, size: int = 64, num_frames: int = BASE_FRAMES) -> np.ndarray:
-    """Render ``scene`` as uint8 frames shaped (num_frames, size, size, 3)."""
+def render(
+    scene: SceneSpec, size: int = 64, num_frames: int = BASE_FRAMES, fps: float = BASE_FPS
+) -> np.ndarray:
+    """Render ``scene`` as uint8 frames shaped (num_frames, size, size, 3).
+
+    ``fps`` is the frame rate the clip is drawn at: motion is defined per frame of the 8 fps
+    base clip, so 32 frames at 16 fps show the same 2 seconds as 16 frames at 8 fps, and
+    their even frames are exactly those 16 frames.
+    """
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}")
     if num_frames < 1:
         raise ValueError(f"num_frames must be positive, got {num_frames}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    time_step = BASE_FPS / fps
     bg = np.asarray(BACKGROUNDS[scene.background], dtype=np.float32)
     frames = np.broadcast_to(bg, (num_frames, size, size, 3)).copy()
     for obj in scene.objects:
-        alpha = object_coverage(obj, size, num_frames)[..., None]
+        alpha = object_coverage(obj, size, num_frames, time_step)[..., None]
         colour = np.asarray(PALETTE[obj.colour], dtype=np.float32)
         # "over" compositing; objects of sampled scenes never overlap, later ones win if
         # a hand-built scene makes them.
@@ -136,8 +149,12 @@ def render(scene: SceneSpec, size: int = 64, num_frames: int = BASE_FRAMES) -> n
 
 
 def render_clip(
-    seed: int, level: int = 1, size: int = 64, num_frames: int = BASE_FRAMES
+    seed: int,
+    level: int = 1,
+    size: int = 64,
+    num_frames: int = BASE_FRAMES,
+    fps: float = BASE_FPS,
 ) -> tuple[np.ndarray, SceneSpec]:
     """Sample a scene with ``numpy.random.default_rng(seed)`` and render it."""
     scene = sample_scene(np.random.default_rng(seed), level)
-    return render(scene, size, num_frames), scene
+    return render(scene, size, num_frames, fps), scene

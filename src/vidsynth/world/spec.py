@@ -56,6 +56,9 @@ DEFAULT_SPEED = "normal"
 # Growth and shrinkage are defined over the 16-frame base clip: frame 15 has radius r0*1.8
 # (or r0*0.55). Longer clips keep the same linear rate per frame (see renderer.radius_at).
 BASE_FRAMES = 16
+# The base clip's frame rate: motion constants are per frame at this rate. A clip rendered at
+# another rate samples the same motion at a time step of BASE_FPS / fps base frames.
+BASE_FPS = 8.0
 GROW_FACTOR = 1.8
 SHRINK_FACTOR = 0.55
 # Past the 16-frame span the same linear rate goes on, but a shrinking object stops at this

@@ -54,9 +54,15 @@ def radius_factor(obj: ObjectSpec, t: np.ndarray) -> np.ndarray:
     return factor
 
 
-def object_states(obj: ObjectSpec, num_frames: int = BASE_FRAMES) -> ObjectStates:
-    """Centre, circumradius and rotation of ``obj`` for frames 0..num_frames-1."""
-    t = np.arange(num_frames, dtype=np.float64)
+def object_states(
+    obj: ObjectSpec, num_frames: int = BASE_FRAMES, time_step: float = 1.0
+) -> ObjectStates:
+    """Centre, circumradius and rotation of ``obj`` for frames 0..num_frames-1.
+
+    Frame ``i`` shows the state at base-clock time ``i * time_step`` (in frames of the 8 fps
+    base clip): ``time_step=0.5`` draws the same motion at 16 fps, half as far per frame.
+    """
+    t = np.arange(num_frames, dtype=np.float64) * float(time_step)  # exact for time_step 1
     vx, vy = obj.velocity
     rotation = ROTATION_DEG_PER_FRAME if obj.motion == "rotating" else 0.0
     return ObjectStates(

@@ -1,0 +1,212 @@
+"""How a super-resolution UNet sees the previous stage's video, and how that input is noised.
+
+Both cascade stages are diffusion models conditioned by channel concatenation (the UNet's
+``concat`` input), as Imagen Video's SSR/TSR models and Stable Diffusion's ×4 upscaler are:
+
+- spatial SR, in the VAE's latent space: the low-resolution RGB video, resized to the latent
+  grid (for a ×4 upscaler on a ×4 VAE it is already that size, 64×64 frames beside 64×64
+  latents), 3 channels;
+- temporal SR, in pixel space: for each new frame, the known frames before and after it, its
+  blend weight, whether there is a frame after it, and where the two differ (9 channels). The
+  model draws the *residual* of the new frame over the linear blend of its neighbours (as
+  SRDiff, Li et al. 2022, draws an image's residual over its bicubic upscale). Pixel space,
+  because frame blending is already very close at 16 fps (sub-pixel motion per frame) and a
+  VAE round trip alone loses more than that; residual, because most pixels do not move and
+  the blend has them exactly.
+
+Noise conditioning augmentation (Ho et al. 2022, "Cascaded Diffusion Models", sec. 4.3;
+Imagen Video sec. 2.5): in training the conditioning is noised to a random level ``s`` and the
+UNet is told ``s``; at sampling a fixed small ``s`` is used. The stage then learns not to copy
+the artefacts of the stage before it, which it never sees in training (that input is a clean
+render). The noise mixes variance-preservingly like the diffusion itself, ``alpha_s * x +
+sigma_s * eps`` with ``alpha_s = cos(pi s / 2)``, ``sigma_s = sin(pi s / 2)`` (the continuous
+cosine schedule, Nichol & Dhariwal 2021), so ``s = 0`` is clean and ``s = 1`` pure noise.
+
+The level reaches the UNet through its ``timestep_cond`` input (config ``time_cond_proj_dim``):
+sinusoidal features of ``s``, projected by a bias-free linear layer into the timestep features
+before the time MLP (the hook LCM uses for the guidance scale). The projection is part of the
+UNet's own state dict and config, so it is saved, loaded and EMA-averaged with the UNet, and
+the folder stays loadable by diffusers' ``UNet3DConditionModel``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vidsynth.models.embeddings import timestep_features
+
+SR_KINDS = ("spatial-sr", "temporal-sr")
+# Levels are scaled like diffusion timesteps (0..1000) before their sinusoidal features, so the
+# frequencies of timestep_features resolve differences of 0.01 in s.
+LEVEL_SCALE = 1000.0
+
+
+# Temporal SR draws RESIDUAL_SCALE × (new frame − blend), in [-1, 1] pixel units: residuals
+# are small, and the scale brings the moving edges, where they are not, nearer unit variance.
+RESIDUAL_SCALE = 2.0
+# A pixel "moves" where its two neighbouring known frames differ by more than this (in [-1, 1]
+# units: 4 of 255 levels, above a decoder's noise) within MOTION_RADIUS pixels: in this world a
+# frame moves nothing farther than ~3.4 pixels (a large star's tips at 64×64), half of it
+# between two frames at twice the rate.
+MOTION_THRESHOLD = 8 / 255
+MOTION_RADIUS = 3
+
+
+def sample_channels(kind: str, latent_channels: int) -> int:
+    """Channels the UNet denoises: the VAE's latents (spatial SR) or RGB pixels (temporal)."""
+    if kind == "spatial-sr":
+        return latent_channels
+    if kind == "temporal-sr":
+        return 3
+    raise ValueError(f"unknown super-resolution kind {kind!r}; expected one of {SR_KINDS}")
+
+
+def condition_channels(kind: str, latent_channels: int = 4) -> int:
+    """Extra UNet input channels of a super-resolution kind (see the module docstring)."""
+    if kind == "spatial-sr":
+        return 3
+    if kind == "temporal-sr":
+        return 9  # previous RGB, next RGB, blend weight, has-next, motion mask
+    raise ValueError(f"unknown super-resolution kind {kind!r}; expected one of {SR_KINDS}")
+
+
+def _per_sample(level: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    level = torch.as_tensor(level, dtype=torch.float32, device=like.device)
+    if level.ndim == 0:
+        level = level.expand(like.shape[0])
+    if level.shape != (like.shape[0],):
+        raise ValueError(f"need one level per sample ({like.shape[0]}), got {tuple(level.shape)}")
+    return level
+
+
+def augment(x: torch.Tensor, level: float | torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """``cos(pi s/2) * x + sin(pi s/2) * noise``, with ``s`` a float or one level per sample."""
+    s = _per_sample(level, x).reshape(-1, *([1] * (x.ndim - 1)))
+    angle = s * (math.pi / 2)
+    return (angle.cos() * x.float() + angle.sin() * noise.float()).to(x.dtype)
+
+
+def level_features(level: float | torch.Tensor, dim: int, like: torch.Tensor) -> torch.Tensor:
+    """(B, dim) sinusoidal features of the augmentation level, for ``timestep_cond``."""
+    s = _per_sample(level, like)
+    return timestep_features(s * LEVEL_SCALE, dim)
+
+
+def spatial_condition(low: torch.Tensor, latent_size: tuple[int, int]) -> torch.Tensor:
+    """Low-resolution pixels (B, 3, F, h, w) in [-1, 1] on the latent grid (B, 3, F, H, W).
+
+    Bicubic resizing where the sizes differ (an SR factor other than the VAE's); none when the
+    low-resolution frames already match the latent grid.
+    """
+    b, c, f, h, w = low.shape
+    if (h, w) == tuple(latent_size):
+        return low
+    flat = low.transpose(1, 2).reshape(b * f, c, h, w).float()
+    flat = F.interpolate(
+        flat, size=tuple(latent_size), mode="bicubic", align_corners=False, antialias=True
+    )
+    out = flat.clamp(-1, 1).reshape(b, f, c, *latent_size).transpose(1, 2)
+    return out.to(low.dtype)
+
+
+@dataclass
+class Interpolation:
+    """What temporal SR knows about each new frame of a clip (B, C, Fn, H, W), in time order.
+
+    New frames are the positions i·k + j (0 < j < k) of the output, between known frames i and
+    i + 1; after the last known frame there is no next one (``next`` repeats it, ``has_next``
+    is 0: those frames are extrapolated).
+    """
+
+    prev: torch.Tensor  # the known frame before, (B, 3, Fn, H, W)
+    next: torch.Tensor  # the known frame after (the last known one past the end)
+    weight: torch.Tensor  # j / k, (1, 1, Fn, 1, 1)
+    has_next: torch.Tensor  # 1 where a next known frame exists, (1, 1, Fn, 1, 1)
+    motion: torch.Tensor  # 1 where prev and next differ nearby, (B, 1, Fn, H, W)
+
+    @property
+    def blend(self) -> torch.Tensor:
+        """Linear cross-fade of the neighbours at the new frame's time (frame blending)."""
+        w = self.weight * self.has_next
+        return (1 - w) * self.prev + w * self.next
+
+    def condition(self, prev: torch.Tensor, next_: torch.Tensor) -> torch.Tensor:
+        """The UNet's 9 conditioning channels, with (augmented) neighbours `prev`, `next_`."""
+        shape = (*prev.shape[:1], 1, *prev.shape[2:])
+        return torch.cat(
+            [
+                prev,
+                next_,
+                self.weight.expand(shape).to(prev.dtype),
+                self.has_next.expand(shape).to(prev.dtype),
+                self.motion.to(prev.dtype),
+            ],
+            dim=1,
+        )
+
+
+def neighbours(known: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(previous, next) known frame of every new frame, each (B, C, F·(k − 1), H, W)."""
+    if factor < 2:
+        raise ValueError(f"a temporal SR factor must be at least 2, got {factor}")
+    f = known.shape[2]
+    nxt = torch.clamp(torch.arange(f, device=known.device) + 1, max=f - 1)
+    rep = factor - 1
+    return known.repeat_interleave(rep, dim=2), known[:, :, nxt].repeat_interleave(rep, dim=2)
+
+
+def interpolation(known: torch.Tensor, factor: int) -> Interpolation:
+    """The new frames' neighbours for known frames (B, 3, F, H, W) in [-1, 1] and a factor k:
+    F·(k − 1) new frames, output positions i·k + j."""
+    prev, nxt_frames = neighbours(known, factor)
+    f = known.shape[2]
+    idx = torch.arange(f, device=known.device)
+    # the change that decides the motion mask: to the next frame, or from the one before last
+    before = torch.where(idx + 1 < f, idx, torch.clamp(idx - 1, min=0))
+    after = torch.where(idx + 1 < f, idx + 1, idx)
+    change = (known[:, :, before] - known[:, :, after]).abs().amax(dim=1, keepdim=True)
+    moving = (change > MOTION_THRESHOLD).float()
+    r = MOTION_RADIUS
+    moving = F.max_pool3d(moving, (1, 2 * r + 1, 2 * r + 1), stride=1, padding=(0, r, r))
+    steps = torch.arange(1, factor, device=known.device, dtype=torch.float32) / factor
+    rep = factor - 1  # new frames per known frame, in time order: (i, j=1), (i, j=2), ...
+
+    def per_new(t: torch.Tensor) -> torch.Tensor:
+        return t.repeat_interleave(rep, dim=2)
+
+    weight = steps.repeat(f).reshape(1, 1, f * rep, 1, 1)
+    has_next = per_new((idx + 1 < f).float().reshape(1, 1, f, 1, 1))
+    return Interpolation(
+        prev=prev,
+        next=nxt_frames,
+        weight=weight,
+        has_next=has_next,
+        motion=per_new(moving),
+    )
+
+
+def new_frame_positions(num_known: int, factor: int) -> list[int]:
+    """Output positions of the new frames, in the order `interpolation` lists them."""
+    return [i * factor + j for i in range(num_known) for j in range(1, factor)]
+
+
+__all__ = [
+    "LEVEL_SCALE",
+    "MOTION_RADIUS",
+    "MOTION_THRESHOLD",
+    "RESIDUAL_SCALE",
+    "SR_KINDS",
+    "Interpolation",
+    "augment",
+    "condition_channels",
+    "interpolation",
+    "level_features",
+    "neighbours",
+    "new_frame_positions",
+    "sample_channels",
+    "spatial_condition",
+]

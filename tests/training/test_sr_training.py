@@ -1,0 +1,235 @@
+"""The super-resolution tasks in the training stack: a few real steps on tiny configs, exact
+resume, export, load, samples and model card; their config checks; and resuming checkpoints
+made before a config field existed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vidsynth
+from vidsynth.errors import InvalidParameter
+from vidsynth.training.checkpoint import CheckpointStore
+from vidsynth.training.config import DataConfig, parse_config, without_new_defaults
+from vidsynth.training.trainer import Trainer, _same_model, train
+
+TINY_VAE = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 3,
+    "up_block_types": ["UpDecoderBlock2D"] * 3,
+    "block_out_channels": [8, 16, 16],
+    "layers_per_block": 1,
+    "latent_channels": 4,
+    "norm_num_groups": 8,
+    "sample_size": 32,
+}
+NOISE = {
+    "num_train_timesteps": 1000,
+    "beta_schedule": "squaredcos_cap_v2",
+    "rescale_betas_zero_snr": True,
+    "timestep_spacing": "trailing",
+    "clip_sample": False,
+}
+IN_CHANNELS = {"spatial-sr": 7, "temporal-sr": 12}
+OUT_CHANNELS = {"spatial-sr": 4, "temporal-sr": 3}
+DATA = {
+    "spatial-sr": {"size": 32, "num_frames": 2, "fps": 16},  # input 8×8 on an 8×8 latent grid
+    "temporal-sr": {"size": 16, "num_frames": 4, "fps": 16},  # input 2 frames at 8 fps
+}
+
+
+def tiny_unet(task: str, **overrides) -> dict:
+    return {
+        "sample_size": 8,
+        "in_channels": IN_CHANNELS[task],
+        "out_channels": OUT_CHANNELS[task],
+        "block_out_channels": [16, 32],
+        "down_block_types": ["CrossAttnDownBlock3D", "DownBlock3D"],
+        "up_block_types": ["UpBlock3D", "CrossAttnUpBlock3D"],
+        "layers_per_block": 1,
+        "norm_num_groups": 8,
+        "cross_attention_dim": 384,
+        "attention_head_dim": 4,
+        "time_cond_proj_dim": 8,
+        "prediction_type": "v_prediction",
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def vae_folder(tmp_path_factory):
+    from diffusers import AutoencoderKL
+
+    folder = tmp_path_factory.mktemp("vae") / "final"
+    torch.manual_seed(0)
+    AutoencoderKL(**TINY_VAE).save_pretrained(folder / "vae")
+    return folder
+
+
+def sr_config(task, out, vae, *, unet=None, sr=None, data=None, **train):
+    return parse_config(
+        {
+            "task": task,
+            "output_dir": str(out),
+            "data": {**DATA[task], **(data or {})},
+            "model": {
+                "unet": unet or tiny_unet(task),
+                "vae_path": str(vae) if task == "spatial-sr" else "",  # TSR: pixels
+                "scheduler": NOISE,
+                "sr": sr or {},
+                "defaults": {"num_inference_steps": 2, "guidance_scale": 1.0},
+            },
+            "train": {
+                "steps": 4,
+                "batch_size": 2,
+                "lr": 1e-3,
+                "warmup": 1,
+                "save_every": 2,
+                "log_every": 1,
+                "sample_every": 0,
+                "sample_steps": 1,
+                **train,
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize("task", ["spatial-sr", "temporal-sr"])
+def test_sr_task_trains_resumes_exactly_exports_and_loads(task, tmp_path, vae_folder):
+    straight = Trainer(sr_config(task, tmp_path / "a", vae_folder))
+    straight.train()
+    first = Trainer(sr_config(task, tmp_path / "b", vae_folder, sample_every=4))
+    assert first.train(max_steps=2).step == 2
+    again = Trainer(sr_config(task, tmp_path / "b", vae_folder, sample_every=4))
+    result = again.train()
+    assert result.step == 4 and result.exported is not None
+    a, b = straight.unwrapped.state_dict(), again.unwrapped.state_dict()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    log = [json.loads(x) for x in (tmp_path / "b" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert all(0 <= r["aug_level"] <= 0.5 for r in log)
+
+    # samples: held-out clips super-resolved, with their metrics against the truth
+    samples = tmp_path / "b" / "samples" / "step-0000004"
+    metrics = json.loads((samples / "metrics.json").read_text())
+    assert metrics["task"] == task and "ours" in metrics["metrics"]
+    assert (samples / "00-ours.mp4").is_file()
+
+    index = json.loads((result.exported / "model_index.json").read_text())
+    assert index["_vidsynth"]["task"] == task
+    assert index["_vidsynth"]["sr"]["noise_aug_level"] == 0.1
+    pipe = vidsynth.load(result.exported, device="cpu")
+    assert pipe.task == task and pipe.unet.config.time_cond_proj_dim == 8
+    size = 8 if task == "spatial-sr" else 16
+    frames = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    out = pipe(frames, "a red circle", seed=0)
+    assert out.frames.shape == ((2, 32, 32, 3) if task == "spatial-sr" else (4, 16, 16, 3))
+
+
+def test_sr_model_card_carries_the_figures(tmp_path, vae_folder):
+    from vidsynth.evaluation.super_resolution import evaluate_sr
+    from vidsynth.training.model_card import write_sr_model_card
+
+    result = train(sr_config("spatial-sr", tmp_path, vae_folder, steps=1))
+    pipe = vidsynth.load(result.exported, device="cpu")
+    report = evaluate_sr(pipe, clips=1, low_size=16, num_frames=2, fps=8).to_dict()
+    card = write_sr_model_card(result.exported, report, title="tiny SSR").read_text()
+    assert card.startswith("# tiny SSR")
+    assert "vidsynth eval --mode sr" in card and "vidsynth train" in card
+    assert "| ours |" in card and "| bicubic |" in card and "PSNR over the best baseline" in card
+    assert "No attribute worse at the output than at the input" in card
+
+
+@pytest.mark.parametrize(
+    ("task", "change", "message"),
+    [
+        ("spatial-sr", {"unet": {"in_channels": 4}}, r"in_channels = 7 \(4 latent \+ 3 cond"),
+        ("temporal-sr", {"unet": {"in_channels": 9}}, r"in_channels = 12 \(3 RGB \+ 9 cond"),
+        ("temporal-sr", {"unet": {"out_channels": 4}}, r"out_channels = 3 \(RGB"),
+        ("spatial-sr", {"unet": {"time_cond_proj_dim": None}}, "needs model.unet.time_cond_"),
+        ("spatial-sr", {"unet": {"out_channels": 3}}, r"out_channels = 4 \(latent"),
+    ],
+)
+def test_sr_unet_must_fit_the_task(task, change, message, tmp_path, vae_folder):
+    config = sr_config(task, tmp_path, vae_folder, unet=tiny_unet(task, **change["unet"]))
+    with pytest.raises(InvalidParameter, match=message):
+        Trainer(config)
+
+
+@pytest.mark.parametrize(
+    ("task", "sr", "data", "message"),
+    [
+        ("spatial-sr", {"factr": 4}, {}, r"unknown key\(s\) in \[model.sr\]: factr"),
+        ("spatial-sr", {"factor": 1}, {}, "factor must be an integer >= 2"),
+        ("spatial-sr", {"aug_max_level": 2.0}, {}, r"aug_max_level must be a number in \[0, 1\]"),
+        ("spatial-sr", {"factor": 3}, {}, "data.size=32 .* multiple of model.sr.factor=3"),
+        ("temporal-sr", {}, {"num_frames": 5}, "data.num_frames=5 .* multiple of"),
+    ],
+)
+def test_sr_config_errors_name_the_problem(task, sr, data, message, tmp_path, vae_folder):
+    with pytest.raises(InvalidParameter, match=message):
+        sr_config(task, tmp_path, vae_folder, sr=sr, data=data)
+
+
+def test_sr_settings_only_for_sr_tasks(tmp_path):
+    with pytest.raises(InvalidParameter, match=r"\[model.sr\] applies to tasks"):
+        parse_config({"task": "vae", "output_dir": str(tmp_path), "model": {"sr": {"factor": 2}}})
+
+
+def test_paired_world_clips():
+    from vidsynth.training.data import WorldClips
+    from vidsynth.world.renderer import render
+    from vidsynth.world.sampling import sample_scene
+
+    config = DataConfig(size=32, num_frames=4, fps=16)
+    plain = next(iter(WorldClips(config, seed=3, start=5)))
+    paired = next(iter(WorldClips(config, seed=3, start=5, low_size=8)))
+    # the same clip and caption as without the low-resolution copy
+    assert torch.equal(plain["video"], paired["video"]) and plain["caption"] == paired["caption"]
+    assert "low" not in plain and paired["low"].shape == (3, 4, 8, 8)
+    rng = np.random.default_rng([3, 0, 5])
+    weights = np.asarray(config.level_weights)
+    level = int(rng.choice(config.levels, p=weights / weights.sum()))
+    scene = sample_scene(rng, level)
+    expected = render(scene, 8, 4, fps=16)
+    low = ((paired["low"] + 1) * 127.5).round().permute(1, 2, 3, 0).numpy().astype(np.uint8)
+    assert np.array_equal(low, expected)
+
+
+def test_checkpoints_from_before_a_new_config_field_still_resume(tmp_path):
+    """A checkpoint whose saved [model] config predates a field (here: `sr`, as in the
+    checkpoints of a text-to-video run started before it existed) resumes while the field
+    keeps its default."""
+    config = parse_config(
+        {
+            "task": "vae",
+            "output_dir": str(tmp_path),
+            "data": {"size": 32, "num_frames": 1},
+            "model": {"vae": TINY_VAE},
+            "train": {"steps": 2, "batch_size": 1, "save_every": 1, "warmup": 1},
+        }
+    )
+    Trainer(config).train(max_steps=1)
+    store = CheckpointStore(tmp_path / "checkpoints")
+    state_file = store.latest() / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["config"]["model"]["sr"]  # what an older vidsynth saved
+    state_file.write_text(json.dumps(state))
+    trainer = Trainer(config)
+    assert trainer.resume() and trainer.step == 1
+    assert trainer.train().step == 2
+
+
+def test_new_default_keys_are_ignored_by_the_resume_check():
+    saved = {"unet": {"a": 1}, "vae_path": "v", "defaults": {}}
+    current = {**saved, "sr": {}}
+    assert without_new_defaults(saved, current) == saved
+    assert _same_model(saved, current)
+    assert not _same_model(saved, {**saved, "sr": {"factor": 2}})  # not the default
+    assert not _same_model({**saved, "sr": {}}, {**saved, "sr": {"factor": 2}})
+    assert not _same_model(saved, {**current, "unet": {"a": 2}})
