@@ -41,6 +41,7 @@ from vidsynth.models.sr_conditioning import (
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
 from vidsynth.models.vae import decode_to_uint8
+from vidsynth.pipelines.conditioning import PromptAndScheduler
 from vidsynth.pipelines.memory import estimate_peak_bytes
 from vidsynth.pipelines.params import GenerationParams, check_noise_aug_level
 from vidsynth.pipelines.result import VideoResult
@@ -54,7 +55,6 @@ from vidsynth.pipelines.text_to_video import (
 from vidsynth.pipelines.video_to_video import VideoInput, frames_to_pixels, load_frames
 from vidsynth.sampling.denoise import StepCallback, denoise
 from vidsynth.sampling.noise import derive_seed, resolve_seed, seeded_noise
-from vidsynth.sampling.schedulers import make_scheduler
 
 # The augmentation noise of a clip is its own stream of the clip's seed (sampling.noise).
 AUG_NOISE_STREAM = 0xA06
@@ -63,7 +63,7 @@ AUG_NOISE_STREAM = 0xA06
 DECODE_PIXELS = 2 * 256 * 256
 
 
-class SuperResolutionPipeline:
+class SuperResolutionPipeline(PromptAndScheduler):
     """Shared by the spatial and temporal stages: prompts, seeds, guided sampling, results."""
 
     task: ClassVar[str] = ""
@@ -186,23 +186,6 @@ class SuperResolutionPipeline:
         raise NotImplementedError
 
     # -- building blocks -------------------------------------------------------------------
-    def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
-        """(B, L, D) embeddings; the empty prompt's is cached (the usual SR prompt)."""
-        prompts = list(prompts)
-        if all(p == "" for p in prompts):
-            if self._empty_embedding is None:
-                self._empty_embedding = self.text_encoder([""]).to(self.dtype)
-            return self._empty_embedding.expand(len(prompts), -1, -1)
-        return self.text_encoder(prompts).to(self.dtype)
-
-    def scheduler(self, name: str | None = None):
-        """A fresh scheduler (they are stateful) of the given name for this model."""
-        return make_scheduler(
-            name if name is not None else self.defaults.scheduler,
-            self.scheduler_config,
-            prediction_type=self.unet.config.prediction_type,
-        )
-
     def check_params(self, batch: int, **kwargs: Any) -> GenerationParams:
         """Resolve defaults, validate, and refuse requests that cannot fit in memory."""
         d = self.defaults

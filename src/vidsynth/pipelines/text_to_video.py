@@ -16,12 +16,12 @@ from vidsynth.errors import InvalidParameter
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
 from vidsynth.models.vae import decode_to_uint8, decode_video
+from vidsynth.pipelines.conditioning import PromptAndScheduler
 from vidsynth.pipelines.memory import estimate_peak_bytes
 from vidsynth.pipelines.params import GenerationParams
 from vidsynth.pipelines.result import VideoResult
 from vidsynth.sampling.denoise import StepCallback, denoise
 from vidsynth.sampling.noise import resolve_seed, seeded_noise
-from vidsynth.sampling.schedulers import make_scheduler
 
 # progress(stage, step, total): a UI hook; raising from it cancels the call.
 ProgressFn = Callable[[str, int, int], None]
@@ -46,7 +46,7 @@ class Defaults:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class TextToVideoPipeline:
+class TextToVideoPipeline(PromptAndScheduler):
     """ModelScope-style latent video diffusion: `pipe("a red circle moving right")`."""
 
     def __init__(
@@ -93,26 +93,6 @@ class TextToVideoPipeline:
         return self
 
     # -- building blocks -------------------------------------------------------------------
-    def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
-        """(B, L, D) embeddings; the empty prompt's is cached since every guided call needs it."""
-        prompts = list(prompts)
-        if all(p == "" for p in prompts):
-            if self._empty_embedding is None:
-                self._empty_embedding = self.text_encoder([""]).to(self.dtype)
-            return self._empty_embedding.expand(len(prompts), -1, -1)
-        return self.text_encoder(prompts).to(self.dtype)
-
-    def scheduler(self, name: str | None = None):
-        """A fresh scheduler (they are stateful) of the given name for this model."""
-        prediction = getattr(self.unet.config, "prediction_type", None)
-        if prediction == "epsilon" and "prediction_type" in self.scheduler_config:
-            prediction = None  # the checkpoint's scheduler config already decides
-        return make_scheduler(
-            name if name is not None else self.defaults.scheduler,
-            self.scheduler_config,
-            prediction_type=prediction,
-        )
-
     def check_params(self, batch: int, **kwargs: Any) -> GenerationParams:
         """Resolve defaults, validate, and refuse requests that cannot fit in memory."""
         d = self.defaults
