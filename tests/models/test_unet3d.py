@@ -417,3 +417,28 @@ def test_fused_qkv_stays_in_sync_with_the_parameters() -> None:
     fresh.load_state_dict(model.state_dict())
     with torch.inference_mode():
         assert _max_diff(fresh(sample, t, context), after) == 0.0
+
+
+def test_independent_frames_bypass_the_temporal_layers() -> None:
+    """Joint image–video training: with ``independent_frames`` each frame's output depends on
+    that frame alone, and the temporal layers neither act nor receive gradients."""
+    config = tiny_config()
+    ours = _ours(config)
+    sample, t, context = unet_inputs(config, batch=2)
+    with torch.no_grad():
+        together = ours(sample, t, context, independent_frames=True)
+        video = ours(sample, t, context)
+        # frame 0 alone, its neighbours changed: the same output for it
+        other = sample.clone()
+        other[:, :, 1:] = torch.randn_like(other[:, :, 1:])
+        changed = ours(other, t, context, independent_frames=True)
+    assert _max_diff(together[:, :, :1], changed[:, :, :1]) < 1e-5
+    assert _max_diff(together[:, :, 1:], changed[:, :, 1:]) > 1e-3
+    assert _max_diff(together, video) > 1e-3  # the video path does mix frames
+
+    ours.train()
+    ours(sample, t, context, independent_frames=True).square().mean().backward()
+    temporal = ("temp_convs", "temp_attentions", "transformer_in")
+    for name, param in ours.named_parameters():
+        bypassed = any(part in name for part in temporal)
+        assert (param.grad is None) == bypassed, name

@@ -149,6 +149,42 @@ def test_resume_continues_exactly(tmp_path, trained_vae):
         assert torch.allclose(a[key], b[key], atol=1e-6), key
 
 
+def test_joint_image_video_training_resumes_exactly(tmp_path, trained_vae):
+    """With train.image_batch_size each step also trains on single frames of other scenes;
+    the image stream resumes at its exact position too."""
+    joint = {"sample_every": 0, "image_batch_size": 3}
+    straight = Trainer(t2v_config(tmp_path / "a", trained_vae, **joint))
+    straight.train()
+    assert straight.images_seen == 4 * 3
+    log = [json.loads(x) for x in (tmp_path / "a" / "train_log.jsonl").read_text().split("\n") if x]
+    assert all(r["image_mse"] > 0 for r in log)
+    Trainer(t2v_config(tmp_path / "b", trained_vae, **joint)).train(max_steps=2)
+    again = Trainer(t2v_config(tmp_path / "b", trained_vae, **joint))
+    assert again.train().step == 4 and again.images_seen == 12
+    a, b = straight.unwrapped.state_dict(), again.unwrapped.state_dict()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    # and the images changed the run: it differs from video-only training
+    video_only = Trainer(t2v_config(tmp_path / "c", trained_vae, sample_every=0))
+    video_only.train()
+    weight = "down_blocks.0.attentions.0.proj_in.weight"
+    assert not torch.allclose(a[weight], video_only.unwrapped.state_dict()[weight])
+
+
+def test_image_batches_are_single_frames_of_other_scenes(tmp_path, trained_vae):
+    from vidsynth.training.trainer import _batches, _image_batches
+
+    config = t2v_config(tmp_path, trained_vae, image_batch_size=5)
+    images = next(_image_batches(config, 0, 0, 0))
+    clips = next(_batches(config, 0, 0, 0))
+    assert images["video"].shape == (5, 3, 1, 32, 32)
+    assert images["caption"][:2] != clips["caption"][:2]
+    later = next(_image_batches(config, 0, 0, 5))  # resuming after 5 images
+    it = _image_batches(config, 0, 0, 0)
+    next(it)
+    assert torch.equal(later["video"], next(it)["video"])
+
+
 def test_kill_mid_checkpoint_keeps_the_last_good_one(tmp_path, trained_vae, monkeypatch):
     config = t2v_config(tmp_path, trained_vae, sample_every=0)
     Trainer(config).train(max_steps=2)
@@ -195,6 +231,9 @@ def test_config_errors_name_the_problem(tmp_path):
         load_config(bad)
     bad.write_text('task = "t2v"\noutput_dir = "x"\n')
     with pytest.raises(InvalidParameter, match="task must be"):
+        load_config(bad)
+    bad.write_text('task = "vae"\noutput_dir = "x"\n[train]\nimage_batch_size = 4\n')
+    with pytest.raises(InvalidParameter, match="image_batch_size"):
         load_config(bad)
     good = tmp_path / "good.toml"
     good.write_text('task = "vae"\noutput_dir = "x"\n')

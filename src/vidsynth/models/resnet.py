@@ -115,7 +115,9 @@ class TemporalConvLayer(nn.Module):
         nn.init.zeros_(self.conv4[-1].weight)
         nn.init.zeros_(self.conv4[-1].bias)
 
-    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, num_frames: int | None) -> torch.Tensor:
+        if num_frames is None:  # the frames are independent images: nothing to mix
+            return x
         bf, c, hgt, wid = x.shape
         b = bf // num_frames
         # In channels-last memory, (B*F, C, H, W) is laid out as (B, F, H*W, C): exactly a

@@ -105,8 +105,11 @@ class TemporalTransformer(nn.Module):
         )
         self.proj_out = nn.Linear(inner, channels)
 
-    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """``x`` (B*F, C, H, W) -> (B*F, C, H, W)."""
+    def forward(self, x: torch.Tensor, num_frames: int | None) -> torch.Tensor:
+        """``x`` (B*F, C, H, W) -> (B*F, C, H, W); the identity when ``num_frames`` is None
+        (the frames are independent images)."""
+        if num_frames is None:
+            return x
         bf, c, hgt, wid = x.shape
         b, hw = bf // num_frames, hgt * wid
         frames = x.permute(0, 2, 3, 1).reshape(b, num_frames, hw, c)  # a view in channels-last

@@ -269,6 +269,7 @@ class UNet3DModel(nn.Module):
         mid_residual: torch.Tensor | None = None,
         added_emb: torch.Tensor | None = None,
         timestep_cond: torch.Tensor | None = None,
+        independent_frames: bool = False,
     ) -> torch.Tensor:
         """Predict the model output (noise or v, per ``config.prediction_type``).
 
@@ -288,6 +289,11 @@ class UNet3DModel(nn.Module):
             added_emb: (B, time_embed_dim) added to the timestep embedding (fps, motion or
                 noise-augmentation conditioning).
             timestep_cond: (B, time_cond_proj_dim) for configs with ``time_cond_proj_dim``.
+            independent_frames: the frames are unrelated images, not a video: every temporal
+                layer (temporal convs and transformers) is bypassed, so no frame sees another.
+                This is how image–text pairs join video training (Ho et al. 2022, "Video
+                Diffusion Models" §3.1; Imagen Video): the spatial layers learn from far more
+                distinct scenes per step, and the temporal layers only from real videos.
 
         Returns:
             (B, out_channels, F, H, W).
@@ -335,11 +341,12 @@ class UNet3DModel(nn.Module):
         x = sample.transpose(1, 2).reshape(b * f, c, h, w)
         x = x.to(dtype=dtype, memory_format=torch.channels_last)
         x = self.conv_in(x)
-        x = self.transformer_in(x, f)
+        tf = None if independent_frames else f  # what the temporal layers are told
+        x = self.transformer_in(x, tf)
 
         skips = [x]
         for block in self.down_blocks:
-            x, block_skips = block(x, emb, context, f)
+            x, block_skips = block(x, emb, context, tf)
             skips.extend(block_skips)
 
         if down_residuals is not None:
@@ -350,7 +357,7 @@ class UNet3DModel(nn.Module):
                 )
             skips = [s + _fold_frames(r, f) for s, r in zip(skips, down_residuals, strict=True)]
 
-        x = self.mid_block(x, emb, context, f)
+        x = self.mid_block(x, emb, context, tf)
         if mid_residual is not None:
             x = x + _fold_frames(mid_residual, f)
 
@@ -358,7 +365,7 @@ class UNet3DModel(nn.Module):
             n = len(block.resnets)
             # Upsample to the next skip's size, which also covers odd H/W (e.g. 5x7 latents).
             size = tuple(skips[-n - 1].shape[-2:]) if block.upsamplers is not None else None
-            x = block(x, skips, emb, context, f, upsample_size=size)
+            x = block(x, skips, emb, context, tf, upsample_size=size)
 
         x = self.conv_out(self.conv_act(self.conv_norm_out(x)))
         return x.permute(0, 2, 3, 1).reshape(b, f, h, w, -1).permute(0, 4, 1, 2, 3).contiguous()

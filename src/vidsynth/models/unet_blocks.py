@@ -88,7 +88,7 @@ class _Stage(nn.Module):
         x: torch.Tensor,
         temb: torch.Tensor,
         context: torch.Tensor,
-        num_frames: int,
+        num_frames: int | None,
     ) -> torch.Tensor:
         """Layer ``i`` in down/up order: resnet, temporal conv, then the transformers."""
         x = self.resnets[i](x, temb)
@@ -134,7 +134,7 @@ class DownBlock3D(_Stage):
         )
 
     def forward(
-        self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int
+        self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int | None
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         skips = []
         for i in range(len(self.resnets)):
@@ -178,7 +178,12 @@ class MidBlock3D(_Stage):
         )
 
     def _mid_layer(
-        self, i: int, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int
+        self,
+        i: int,
+        x: torch.Tensor,
+        temb: torch.Tensor,
+        context: torch.Tensor,
+        num_frames: int | None,
     ) -> torch.Tensor:
         x = self.attentions[i](x, context)
         x = self.temp_attentions[i](x, num_frames)
@@ -186,7 +191,7 @@ class MidBlock3D(_Stage):
         return self.temp_convs[i + 1](x, num_frames)
 
     def forward(
-        self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int
+        self, x: torch.Tensor, temb: torch.Tensor, context: torch.Tensor, num_frames: int | None
     ) -> torch.Tensor:
         ckpt = self.gradient_checkpointing
         x = _call(self, ckpt, lambda h: self.temp_convs[0](self.resnets[0](h, temb), num_frames), x)
@@ -239,7 +244,7 @@ class UpBlock3D(_Stage):
         skips: list[torch.Tensor],
         temb: torch.Tensor,
         context: torch.Tensor,
-        num_frames: int,
+        num_frames: int | None,
         upsample_size: tuple[int, int] | None = None,
     ) -> torch.Tensor:
         """Consumes ``skips`` from the end (deepest first)."""

@@ -39,7 +39,9 @@ class WorldClips(IterableDataset):
     `config.fps` (motion is defined at the world's 8 fps, so 16 fps halves it per frame).
     With `low_size`, each sample also holds "low": the same clip rendered at that side (the
     input of a spatial super-resolution model; rendered, not downsampled, like the base
-    model's own training clips).
+    model's own training clips). With `single_frame`, each sample is one frame of its clip,
+    at a random time (3, 1, H, W): the images of joint image–video training. A nonzero
+    `stream` draws scenes independent of stream 0's at the same indices.
     """
 
     def __init__(
@@ -50,12 +52,15 @@ class WorldClips(IterableDataset):
         rank: int = 0,
         start: int = 0,
         low_size: int | None = None,
+        single_frame: bool = False,
+        stream: int = 0,
     ):
         if len(config.levels) != len(config.level_weights):
             raise InvalidParameter("data.levels and data.level_weights differ in length")
         self.config = config
         self.seed, self.rank, self.start = seed, rank, start
         self.low_size = low_size
+        self.single_frame, self.stream = single_frame, stream
         weights = np.asarray(config.level_weights, dtype=float)
         self.level_p = weights / weights.sum()
 
@@ -65,7 +70,8 @@ class WorldClips(IterableDataset):
         from vidsynth.world.renderer import render
         from vidsynth.world.sampling import sample_scene
 
-        rng = np.random.default_rng([self.seed, self.rank, index])
+        key = [self.seed, self.rank, index] + ([self.stream] if self.stream else [])
+        rng = np.random.default_rng(key)
         level = int(rng.choice(self.config.levels, p=self.level_p))
         scene = sample_scene(rng, level)
         frames = render(scene, self.config.size, self.config.num_frames, self.config.fps)
@@ -73,6 +79,9 @@ class WorldClips(IterableDataset):
         caption = random_caption(scene, rng)
         while normalise(caption) in held_out:  # keep the eval prompts unseen
             caption = random_caption(scene, rng)
+        if self.single_frame:
+            k = int(rng.integers(len(frames)))
+            frames = frames[k : k + 1]
         sample = {"video": to_tensor(frames), "caption": caption}
         if self.low_size is not None:
             low = render(scene, self.low_size, self.config.num_frames, self.config.fps)

@@ -23,9 +23,13 @@ def _hours(seconds: float) -> str:
 def _training_lines(name: str, record: dict[str, Any]) -> list[str]:
     cfg = record.get("config", {})
     train = cfg.get("train", {})
+    images = record.get("images_seen")
+    seen = f"{record.get('samples_seen')} clips" + (
+        f" + {images} single frames of joint image–video training" if images else ""
+    )
     return [
         f"- {name}: `vidsynth train {record.get('config_file', '?')}` — {record.get('step')} "
-        f"steps × batch {train.get('batch_size')} ({record.get('samples_seen')} clips), "
+        f"steps × batch {train.get('batch_size')} ({seen}), "
         f"{_hours(record.get('train_seconds', 0))} of training on {record.get('device')} "
         f"({record.get('num_processes', 1)} process"
         + (f", {record['torch_threads']} threads" if "torch_threads" in record else "")

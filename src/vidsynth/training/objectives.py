@@ -63,12 +63,14 @@ def diffusion_loss(
     snr_gamma: float = 0.0,
     concat: torch.Tensor | None = None,
     timestep_cond: torch.Tensor | None = None,
+    independent_frames: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Denoising loss on clean latents (B, C, F, h, w), in the parameterisation the UNet's
     config names. Imagen Video uses v = alpha_t eps - sigma_t x0 (Salimans & Ho 2022, eq. 7);
     it avoids the colour shift of eps-prediction at high noise. `snr_gamma` > 0 weights the
     timesteps by Min-SNR-γ; 0 leaves them uniform. `concat` and `timestep_cond` go to the
-    UNet as they are (a super-resolution stage's conditioning and augmentation level)."""
+    UNet as they are (a super-resolution stage's conditioning and augmentation level), and so
+    does `independent_frames` (the batch holds single images: temporal layers bypassed)."""
     b = latents.shape[0]
     device = latents.device
     noise = torch.randn(latents.shape, generator=generator, device=device, dtype=latents.dtype)
@@ -78,7 +80,14 @@ def diffusion_loss(
     noisy = scheduler.add_noise(latents, noise, t)
     prediction = unet.config.prediction_type
     target = scheduler.get_velocity(latents, noise, t) if prediction == "v_prediction" else noise
-    pred = unet(noisy, t, context, concat=concat, timestep_cond=timestep_cond)
+    pred = unet(
+        noisy,
+        t,
+        context,
+        concat=concat,
+        timestep_cond=timestep_cond,
+        independent_frames=independent_frames,
+    )
     per_sample = (pred.float() - target.float()).square().flatten(1).mean(1)
     mse = per_sample.mean()
     if snr_gamma > 0:

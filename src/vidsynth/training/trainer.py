@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
 from vidsynth.training.config import SR_TASKS, Config, sr_settings, without_new_defaults
-from vidsynth.training.data import FolderClips, make_dataset
+from vidsynth.training.data import FolderClips, WorldClips, make_dataset
 from vidsynth.training.objectives import diffusion_loss, vae_loss
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,16 @@ def _batches(config: Config, seed: int, rank: int, start_sample: int) -> Iterato
         yield from DataLoader(ds, batch_size=bs, num_workers=0, generator=gen)
 
 
+def _image_batches(config: Config, seed: int, rank: int, start_image: int) -> Iterator[dict]:
+    """Endless batches of single frames, each from its own scene (joint image–video
+    training); a stream of its own, resumable at an exact image index."""
+    ds = WorldClips(
+        config.data, seed=seed, rank=rank, start=start_image, single_frame=True, stream=1
+    )
+    gen = torch.Generator().manual_seed(seed + 1)
+    yield from DataLoader(ds, batch_size=config.train.image_batch_size, generator=gen)
+
+
 class Trainer:
     """Builds the model for `config.task`, then trains, checkpoints, samples and exports."""
 
@@ -238,6 +248,8 @@ class Trainer:
         self.ema.to(self.device)
         self.step = 0
         self.samples_seen = 0
+        self.images_seen = 0  # single frames of joint image–video training
+        self.image_batches: Iterator[dict] | None = None
         self.train_seconds = 0.0  # wall time spent in steps, summed over resumed runs
         self.train_threads: int | None = None  # torch CPU threads of the training run
 
@@ -303,6 +315,7 @@ class Trainer:
         }
         state = {
             "samples_seen": self.samples_seen,
+            "images_seen": self.images_seen,
             "train_seconds": self.train_seconds,
             "device": str(self.device),
             "torch_threads": self.train_threads or torch.get_num_threads(),
@@ -335,12 +348,19 @@ class Trainer:
                 torch.cuda.set_rng_state_all(tensors["rng"]["cuda"])
         self.step = int(state["step"])
         self.samples_seen = int(state["samples_seen"])
+        self.images_seen = int(state.get("images_seen", 0))
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.train_threads = state.get("torch_threads")
         log.info("resumed from step %d", self.step)
         return True
 
     # -- one step -----------------------------------------------------------------------------
+    def _drop_captions(self, captions: list[str], generator: torch.Generator) -> list[str]:
+        """Blank a `train.cfg_dropout` share of the captions (classifier-free guidance)."""
+        drop = torch.rand(len(captions), generator=generator, device=generator.device)
+        drop = drop < self.config.train.cfg_dropout
+        return ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+
     def loss(self, batch: dict, generator: torch.Generator | None) -> tuple[torch.Tensor, dict]:
         video = batch["video"].to(self.device)
         if self.config.task == "vae":
@@ -351,13 +371,35 @@ class Trainer:
             return self.sr_loss(batch, video, generator)
         from vidsynth.models.vae import encode_video
 
-        captions = list(batch["caption"])
-        drop = torch.rand(len(captions), generator=generator, device=generator.device)
-        drop = drop < self.config.train.cfg_dropout
-        captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+        captions = self._drop_captions(batch["caption"], generator)
         with torch.no_grad():
             latents = encode_video(self.vae, video, sample=True, generator=generator)
             context = self.text_encoder(captions)
+        loss, logs = diffusion_loss(
+            self.model,
+            self.noise_scheduler,
+            latents,
+            context,
+            generator=generator,
+            snr_gamma=self.config.train.snr_gamma,
+        )
+        if self.image_batches is not None:
+            image_loss, image_logs = self.image_loss(next(self.image_batches), generator)
+            loss = loss + self.config.train.image_weight * image_loss
+            logs = {**logs, "image_mse": image_logs["mse"]}
+        return loss, logs
+
+    def image_loss(self, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        """The denoising loss on single frames (B, 3, 1, H, W) of independent scenes, with the
+        UNet's temporal layers bypassed."""
+        from vidsynth.models.vae import encode_video
+
+        captions = self._drop_captions(batch["caption"], generator)
+        with torch.no_grad():
+            video = batch["video"].to(self.device)
+            latents = encode_video(self.vae, video, sample=True, generator=generator)
+            context = self.text_encoder(captions)
+        self.images_seen += len(captions)
         return diffusion_loss(
             self.model,
             self.noise_scheduler,
@@ -365,6 +407,7 @@ class Trainer:
             context,
             generator=generator,
             snr_gamma=self.config.train.snr_gamma,
+            independent_frames=True,
         )
 
     def sr_loss(
@@ -389,10 +432,7 @@ class Trainer:
         from vidsynth.models.vae import encode_video
 
         device = self.device
-        captions = list(batch["caption"])
-        drop = torch.rand(len(captions), generator=generator, device=generator.device)
-        drop = drop < self.config.train.cfg_dropout
-        captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+        captions = self._drop_captions(batch["caption"], generator)
         b = video.shape[0]
         with torch.no_grad():
             context = self.text_encoder(captions)
@@ -434,6 +474,10 @@ class Trainer:
         self.train_threads = torch.get_num_threads()
         target = tc.steps if max_steps is None else min(tc.steps, self.step + max_steps)
         batches = _batches(self.config, tc.seed, acc.process_index, self.samples_seen)
+        if tc.image_batch_size:
+            self.image_batches = _image_batches(
+                self.config, tc.seed, acc.process_index, self.images_seen
+            )
         gen = torch.Generator(device=self.device)
         t_start = last_save = time.monotonic()
         log_path = self.out / "train_log.jsonl"
@@ -525,6 +569,7 @@ class Trainer:
         provenance = {
             "step": self.step,
             "samples_seen": self.samples_seen,
+            "images_seen": self.images_seen,
             "train_seconds": round(self.train_seconds, 1),
             "device": str(self.device),
             "torch_threads": self.train_threads,
