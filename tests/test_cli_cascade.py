@@ -108,3 +108,20 @@ def test_eval_cascade_mode(cascade_file, tmp_path, capsys):
     assert "output: 4 frames 128x128 at 16 fps" in out and "seconds per stage" in out
     data = json.loads(report.read_text())
     assert set(data["settings"]["stage_seconds"]) == {"base", "tsr", "ssr"}
+
+
+def test_eval_t2v_mode_writes_the_report_and_the_model_card(tiny_minilm_model, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_minilm_model, model)
+    argv = ["eval", "--model", str(model), "--limit", "1", "--kinds", "canonical"]
+    assert main([*argv, "--model-card", "tiny"]) == 2  # an export's card needs training.json
+    assert "--model-card needs" in capsys.readouterr().err
+    record = {"step": 3, "samples_seen": 6, "images_seen": 9, "config": {"train": {}}}
+    (model / "training.json").write_text(json.dumps(record))
+    report = tmp_path / "t2v.json"
+    assert main([*argv, "--steps", "1", "--json", str(report), "--model-card", "tiny"]) == 0
+    assert "canonical" in capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert data["settings"]["num_inference_steps"] == 1
+    card = (model / "README.md").read_text()
+    assert card.startswith("# tiny") and "6 clips + 9 single frames" in card

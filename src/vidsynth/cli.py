@@ -294,7 +294,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
 
     import vidsynth
     from vidsynth.errors import InvalidParameter
@@ -312,37 +311,57 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.mode == "cascade":
         return _eval_cascade(args, kinds)
     pipe = vidsynth.load(args.model, device=args.device, task="text-to-video")
-    overrides = {
-        k: v
-        for k, v in (
-            ("num_inference_steps", args.steps),
-            ("guidance_scale", args.guidance),
-            ("scheduler", args.scheduler),
-        )
-        if v is not None
-    }
-    bar = tqdm(desc="eval", unit="video", file=sys.stderr)
+    from vidsynth.training.model_card import write_model_card
 
-    def progress(done: int, total: int, item) -> None:
+    with _eval_progress("eval", "video") as progress:
+        report = evaluate(
+            pipe,
+            version=args.prompts or "v1",
+            kinds=kinds,
+            limit=args.limit,
+            progress=progress,
+            **_sampling_overrides(args),
+        )
+    return _report(args, pipe.name, report, write_model_card)
+
+
+def _sampling_overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    """The sampling options given on the command line (None means the model's default)."""
+    given = {
+        "num_inference_steps": args.steps,
+        "guidance_scale": args.guidance,
+        "scheduler": args.scheduler,
+        **extra,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@contextmanager
+def _eval_progress(desc: str, unit: str) -> Iterator[Callable[..., None]]:
+    """A tqdm bar on stderr, as the `progress(done, total, ...)` callback evaluations take."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit=unit, file=sys.stderr)
+
+    def progress(done: int, total: int, *item: Any) -> None:
         bar.total = total
         bar.update(1)
 
-    report = evaluate(
-        pipe,
-        version=args.prompts or "v1",
-        kinds=kinds,
-        limit=args.limit,
-        progress=progress,
-        **overrides,
-    )
-    bar.close()
-    report.settings["model"] = pipe.name
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def _report(
+    args: argparse.Namespace, model: str, report: Any, card_writer: Callable | None = None
+) -> int:
+    """Print an eval report, write its --json and, with --model-card, the model's card."""
+    report.settings["model"] = model
     print(report.table())
     _write_json(args.json_out, report.to_dict())
-    if args.model_card:
-        from vidsynth.training.model_card import write_model_card
-
-        card = write_model_card(Path(args.model), report.to_dict(), title=args.model_card)
+    if args.model_card and card_writer is not None:
+        card = card_writer(Path(args.model), report.to_dict(), title=args.model_card)
         print(f"model card: {card}", file=sys.stderr)
     return 0
 
@@ -358,7 +377,6 @@ def _write_json(path: str | None, data: dict[str, Any]) -> None:
 
 def _eval_sr(args: argparse.Namespace) -> int:
     """`vidsynth eval --mode sr`: a super-resolution model against the true renders."""
-    from tqdm import tqdm
 
     import vidsynth
     from vidsynth.errors import InvalidParameter
@@ -370,50 +388,27 @@ def _eval_sr(args: argparse.Namespace) -> int:
     pipe = vidsynth.load(args.model, device=args.device)
     if getattr(pipe, "task", None) not in SR_TASKS:
         raise InvalidParameter(f"{args.model} is not a super-resolution model")
-    overrides = {
-        k: v
-        for k, v in (
-            ("num_inference_steps", args.steps),
-            ("guidance_scale", args.guidance),
-            ("scheduler", args.scheduler),
-            ("noise_aug_level", args.noise_aug_level),
-        )
-        if v is not None
-    }
-    bar = tqdm(desc=f"eval {pipe.task}", unit="clip", file=sys.stderr)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(1)
+    from vidsynth.training.model_card import write_sr_model_card
 
     geometry: dict[str, Any] = {}
     if args.frames is not None:
         geometry["num_frames"] = args.frames
     if args.size is not None:
         geometry["low_size" if pipe.task == "spatial-sr" else "size"] = args.size
-    report = evaluate_sr(
-        pipe,
-        clips=args.clips,
-        version=args.prompts or SR_EVAL_VERSION,
-        progress=progress,
-        **geometry,
-        **overrides,
-    )
-    bar.close()
-    report.settings["model"] = pipe.name
-    print(report.table())
-    _write_json(args.json_out, report.to_dict())
-    if args.model_card:
-        from vidsynth.training.model_card import write_sr_model_card
-
-        card = write_sr_model_card(Path(args.model), report.to_dict(), title=args.model_card)
-        print(f"model card: {card}", file=sys.stderr)
-    return 0
+    with _eval_progress(f"eval {pipe.task}", "clip") as progress:
+        report = evaluate_sr(
+            pipe,
+            clips=args.clips,
+            version=args.prompts or SR_EVAL_VERSION,
+            progress=progress,
+            **geometry,
+            **_sampling_overrides(args, noise_aug_level=args.noise_aug_level),
+        )
+    return _report(args, pipe.name, report, write_sr_model_card)
 
 
 def _eval_cascade(args: argparse.Namespace, kinds: tuple[str, ...]) -> int:
     """`vidsynth eval --mode cascade`: the judge on a cascade's final videos, time per stage."""
-    from tqdm import tqdm
 
     from vidsynth.errors import InvalidParameter
     from vidsynth.evaluation.cascade import evaluate_cascade
@@ -424,21 +419,15 @@ def _eval_cascade(args: argparse.Namespace, kinds: tuple[str, ...]) -> int:
     cascade = resolve_cascade(args.cascade or DEFAULT_CASCADE)
     if args.model:
         cascade = cascade.with_base(args.model)
-    bar = tqdm(desc=f"eval {cascade.name}", unit="video", file=sys.stderr)
-
-    def progress(done: int, total: int, item) -> None:
-        bar.total = total
-        bar.update(1)
-
-    report = evaluate_cascade(
-        cascade,
-        version=args.prompts or "v1",
-        kinds=kinds,
-        limit=args.limit,
-        device=args.device,
-        progress=progress,
-    )
-    bar.close()
+    with _eval_progress(f"eval {cascade.name}", "video") as progress:
+        report = evaluate_cascade(
+            cascade,
+            version=args.prompts or "v1",
+            kinds=kinds,
+            limit=args.limit,
+            device=args.device,
+            progress=progress,
+        )
     print(report.table())
     out = report.settings["output"]
     if out:

@@ -59,6 +59,14 @@ def write_model_card(
     hardware = hardware or f"{platform.machine()} CPU ({os.cpu_count()} cores), {platform.system()}"
     settings = report.get("settings", {})
     index = json.loads((folder / "model_index.json").read_text())
+    extra = index.get("_vidsynth", {})
+    defaults = extra.get("defaults", {})
+    package = extra.get("text_encoder_package")
+    encoder = (
+        f"the pretrained MiniLM (all-MiniLM-L6-v2) from the `{package}` package"
+        if package
+        else "the model's own `text_encoder/`"
+    )
     lines = [
         f"# {title}",
         "",
@@ -67,15 +75,12 @@ def write_model_card(
         "the box on a CPU; it knows coloured shapes moving on flat backgrounds, nothing else.",
         "",
         "## Model",
-        f"- {index['_vidsynth']['defaults'].get('num_frames')} frames at "
-        f"{index['_vidsynth']['defaults'].get('width')}×"
-        f"{index['_vidsynth']['defaults'].get('height')}, "
-        f"{index['_vidsynth']['defaults'].get('fps')} fps; diffusers layout, fp16 safetensors.",
-        "- Text encoder: the pretrained MiniLM (all-MiniLM-L6-v2) from the "
-        f"`{index['_vidsynth']['text_encoder_package']}` package, frozen, token-level states.",
+        f"- {defaults.get('num_frames')} frames at {defaults.get('width')}×"
+        f"{defaults.get('height')}, {defaults.get('fps')} fps; diffusers layout, fp16 safetensors.",
+        f"- Text encoder: {encoder}, frozen, token-level states.",
         "- UNet3D (ModelScope architecture at toy width), v-prediction, zero-terminal-SNR cosine",
         "  schedule; VAE: diffusers AutoencoderKL, ×4 spatial compression, 4 latent channels.",
-        f"- Sampling defaults: {json.dumps(index['_vidsynth']['defaults'])}",
+        f"- Sampling defaults: {json.dumps(defaults)}",
         "",
         "## How it was made",
         *_vae_lines(record.get("vae")),
