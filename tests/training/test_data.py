@@ -63,6 +63,30 @@ def test_folder_of_mp4_clips(clip_folder):
     assert torch.equal(short[:, 8], short[:, 11])
 
 
+def test_single_frames_of_folder_clips(clip_folder):
+    """The images of joint image–video training: one frame, somewhere in the clip."""
+    config = DataConfig(source="folder", path=str(clip_folder), size=32, num_frames=12)
+    clips, frames = FolderClips(config), FolderClips(config, single_frame=True, seed=1)
+    picked = [frames[0]["video"] for _ in range(8)]
+    assert picked[0].shape == (3, 1, 32, 32)
+    whole = clips._decode(0)
+    for frame in picked:  # each is one of the clip's frames
+        assert min((whole[:, k] - frame[:, 0]).abs().max() for k in range(whole.shape[1])) == 0
+    # not always the same frame (clip 0 may stand still: look at all five)
+    assert any(len({frames[i]["video"].sum().item() for _ in range(8)}) > 1 for i in range(5))
+
+
+def test_world_single_frames_come_from_their_own_stream():
+    config = DataConfig(size=32, num_frames=4)
+    clips = WorldClips(config, seed=3)
+    frames = WorldClips(config, seed=3, single_frame=True, stream=1)
+    assert frames.sample(0)["video"].shape == (3, 1, 32, 32)
+    assert clips.sample(0)["caption"] != frames.sample(0)["caption"]
+    same = WorldClips(config, seed=3, single_frame=True)  # stream 0: frames of the same clips
+    clip, frame = clips.sample(2)["video"], same.sample(2)["video"]
+    assert any(torch.equal(clip[:, k], frame[:, 0]) for k in range(4))
+
+
 def test_folder_clip_content_matches_the_render(clip_folder):
     from vidsynth.world.renderer import render_clip
 

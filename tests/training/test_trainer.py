@@ -172,15 +172,15 @@ def test_joint_image_video_training_resumes_exactly(tmp_path, trained_vae):
 
 
 def test_image_batches_are_single_frames_of_other_scenes(tmp_path, trained_vae):
-    from vidsynth.training.trainer import _batches, _image_batches
+    from vidsynth.training.trainer import _batches
 
     config = t2v_config(tmp_path, trained_vae, image_batch_size=5)
-    images = next(_image_batches(config, 0, 0, 0))
+    images = next(_batches(config, 0, 0, 0, images=True))
     clips = next(_batches(config, 0, 0, 0))
     assert images["video"].shape == (5, 3, 1, 32, 32)
     assert images["caption"][:2] != clips["caption"][:2]
-    later = next(_image_batches(config, 0, 0, 5))  # resuming after 5 images
-    it = _image_batches(config, 0, 0, 0)
+    later = next(_batches(config, 0, 0, 5, images=True))  # resuming after 5 images
+    it = _batches(config, 0, 0, 0, images=True)
     next(it)
     assert torch.equal(later["video"], next(it)["video"])
 
@@ -233,7 +233,7 @@ def test_config_errors_name_the_problem(tmp_path):
     with pytest.raises(InvalidParameter, match="task must be"):
         load_config(bad)
     bad.write_text('task = "vae"\noutput_dir = "x"\n[train]\nimage_batch_size = 4\n')
-    with pytest.raises(InvalidParameter, match="image_batch_size"):
+    with pytest.raises(InvalidParameter, match=r"image_batch_size .* 'text-to-video' only"):
         load_config(bad)
     good = tmp_path / "good.toml"
     good.write_text('task = "vae"\noutput_dir = "x"\n')

@@ -59,9 +59,9 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto: bf16 on GPUs that support it, else none
     cfg_dropout: float = 0.1  # share of captions replaced by "" (classifier-free guidance)
     snr_gamma: float = 0.0  # Min-SNR-γ loss weighting (text-to-video); 0 = uniform
-    # Text-to-video on the world source only: each step also trains on this many single
-    # frames, each from its own scene, with the temporal layers bypassed (joint image–video
-    # training). Frames cost ~1/num_frames of a clip and teach shape, colour and background.
+    # Text-to-video only: each step also trains on this many single frames, each from its
+    # own clip, with the temporal layers bypassed (joint image–video training). Frames cost
+    # ~1/num_frames of a clip and teach appearance (for the world: shape, colour, background).
     image_batch_size: int = 0
     image_weight: float = 1.0  # the image loss's weight relative to the video loss
     kl_weight: float = 1e-6  # VAE only
@@ -123,10 +123,10 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
             f"task {config.task} needs model.vae_path (a trained VAE) or model.init_from"
         )
     if config.train.image_batch_size:
-        if config.task != "text-to-video" or config.data.source != "world":
+        if config.task != "text-to-video":
             raise InvalidParameter(
-                "train.image_batch_size (joint image–video training) needs task "
-                "'text-to-video' with data.source = 'world'"
+                "train.image_batch_size (joint image–video training) applies to task "
+                f"'text-to-video' only, not {config.task!r}"
             )
         if config.train.image_batch_size < 0 or config.train.image_weight < 0:
             raise InvalidParameter("train.image_batch_size and train.image_weight must be >= 0")

@@ -156,9 +156,17 @@ class FolderClips(Dataset):
     with their last frame). Decoded clips are cached in memory: fine-tuning sets are small.
     """
 
-    def __init__(self, config: DataConfig, *, seed: int = 0, low_size: int | None = None):
+    def __init__(
+        self,
+        config: DataConfig,
+        *,
+        seed: int = 0,
+        low_size: int | None = None,
+        single_frame: bool = False,
+    ):
         self.config = config
         self.low_size = low_size  # also return the clip resized to this side, as "low"
+        self.single_frame = single_frame  # one random frame (3, 1, H, W) instead of a window
         self.items = read_metadata(Path(config.path))
         self.rng = np.random.default_rng(seed)
         self._decode = lru_cache(maxsize=512)(self._decode_uncached)
@@ -178,7 +186,7 @@ class FolderClips(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, object]:
         video = self._decode(index)
-        n = self.config.num_frames
+        n = 1 if self.single_frame else self.config.num_frames
         f = video.shape[1]
         if f >= n:
             start = int(self.rng.integers(0, f - n + 1))

@@ -174,37 +174,44 @@ def _check_sr_unet(task: str, unet: Any, latent_channels: int) -> None:
         )
 
 
-def _batches(config: Config, seed: int, rank: int, start_sample: int) -> Iterator[dict]:
-    """Endless batches; for the world source, resumable at an exact sample index."""
+def _batches(
+    config: Config, seed: int, rank: int, start_sample: int, *, images: bool = False
+) -> Iterator[dict]:
+    """Endless batches; for the world source, resumable at an exact sample index.
+
+    With `images`, the batches of joint image–video training: `train.image_batch_size` single
+    frames, each from its own clip (for the world, a stream of scenes of its own).
+    """
     low_size = None
     if config.task == "spatial-sr":  # the model's input: the clip at 1/factor the side
         low_size = config.data.size // sr_settings(config).factor
-    ds = make_dataset(config.data, seed=seed, rank=rank, start=start_sample, low_size=low_size)
-    bs = config.train.batch_size
-    if isinstance(ds, FolderClips):
+    bs = config.train.image_batch_size if images else config.train.batch_size
+    if config.data.source == "folder":
+        ds = FolderClips(
+            config.data, seed=seed + rank + images, low_size=low_size, single_frame=images
+        )
         epoch = 0
         while True:
-            gen = torch.Generator().manual_seed(seed * 1000 + rank * 100 + epoch)
+            gen = torch.Generator().manual_seed(seed * 1000 + rank * 100 + epoch + images * 7)
             loader = DataLoader(ds, batch_size=bs, shuffle=True, generator=gen, drop_last=True)
             if len(ds) < bs:
                 loader = DataLoader(ds, batch_size=len(ds), shuffle=True, generator=gen)
             yield from loader
             epoch += 1
     else:
+        ds = WorldClips(
+            config.data,
+            seed=seed,
+            rank=rank,
+            start=start_sample,
+            low_size=low_size,
+            single_frame=images,
+            stream=int(images),
+        )
         # A loader draws its base seed from the global RNG unless given its own generator;
         # that draw would shift the dropout stream of a resumed run.
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed + images)
         yield from DataLoader(ds, batch_size=bs, num_workers=0, generator=gen)
-
-
-def _image_batches(config: Config, seed: int, rank: int, start_image: int) -> Iterator[dict]:
-    """Endless batches of single frames, each from its own scene (joint image–video
-    training); a stream of its own, resumable at an exact image index."""
-    ds = WorldClips(
-        config.data, seed=seed, rank=rank, start=start_image, single_frame=True, stream=1
-    )
-    gen = torch.Generator().manual_seed(seed + 1)
-    yield from DataLoader(ds, batch_size=config.train.image_batch_size, generator=gen)
 
 
 class Trainer:
@@ -475,8 +482,8 @@ class Trainer:
         target = tc.steps if max_steps is None else min(tc.steps, self.step + max_steps)
         batches = _batches(self.config, tc.seed, acc.process_index, self.samples_seen)
         if tc.image_batch_size:
-            self.image_batches = _image_batches(
-                self.config, tc.seed, acc.process_index, self.images_seen
+            self.image_batches = _batches(
+                self.config, tc.seed, acc.process_index, self.images_seen, images=True
             )
         gen = torch.Generator(device=self.device)
         t_start = last_save = time.monotonic()
