@@ -131,6 +131,34 @@ def test_sr_task_trains_resumes_exactly_exports_and_loads(task, tmp_path, vae_fo
     assert out.frames.shape == ((2, 32, 32, 3) if task == "spatial-sr" else (4, 16, 16, 3))
 
 
+def test_latent_residual_spatial_sr_draws_over_the_bicubic_upscale(tmp_path, vae_folder):
+    """With model.sr.latent_residual the UNet's sample is a residual: a zero sample gives the
+    VAE's rendering of the bicubic upscale, and the flag travels with the export."""
+    from vidsynth.models.sr_conditioning import upscale_pixels
+    from vidsynth.models.vae import decode_to_uint8, encode_video
+    from vidsynth.pipelines.video_to_video import frames_to_pixels
+
+    config = sr_config("spatial-sr", tmp_path, vae_folder, sr={"latent_residual": True})
+    result = train(config)
+    index = json.loads((result.exported / "model_index.json").read_text())
+    assert index["_vidsynth"]["sr"]["latent_residual"] is True
+    pipe = vidsynth.load(result.exported, device="cpu")
+    assert pipe.latent_residual
+    frames = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    params = pipe.check_params(1, num_frames=2, height=32, width=32)
+    _, base = pipe.prepare([frames], params, 0.1, [0])
+    zero = torch.zeros(pipe.sample_shape(1, params))
+    got = pipe.finish(zero, [frames], base, params, 8)
+    low = frames_to_pixels(frames, 8, 8, "cpu")
+    expected = decode_to_uint8(pipe.vae, encode_video(pipe.vae, upscale_pixels(low, (32, 32))))
+    assert np.array_equal(got, expected.numpy())
+    # the same weights read as a plain (non-residual) model give another video
+    plain = vidsynth.load(result.exported, device="cpu")
+    plain.latent_residual = False
+    a = pipe(frames, "a red circle", seed=0).frames
+    assert not np.array_equal(a, plain(frames, "a red circle", seed=0).frames)
+
+
 def test_sr_model_card_carries_the_figures(tmp_path, vae_folder):
     from vidsynth.evaluation.super_resolution import evaluate_sr
     from vidsynth.training.model_card import write_sr_model_card
@@ -169,6 +197,8 @@ def test_sr_unet_must_fit_the_task(task, change, message, tmp_path, vae_folder):
         ("spatial-sr", {"aug_max_level": 2.0}, {}, r"aug_max_level must be a number in \[0, 1\]"),
         ("spatial-sr", {"factor": 3}, {}, "data.size=32 .* multiple of model.sr.factor=3"),
         ("temporal-sr", {}, {"num_frames": 5}, "data.num_frames=5 .* multiple of"),
+        ("temporal-sr", {"latent_residual": True}, {}, "latent_residual applies to task 'sp"),
+        ("spatial-sr", {"latent_residual": 1}, {}, "latent_residual must be true or false"),
     ],
 )
 def test_sr_config_errors_name_the_problem(task, sr, data, message, tmp_path, vae_folder):

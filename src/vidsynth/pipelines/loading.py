@@ -206,6 +206,7 @@ def load(
             vae=vae,
             factor=int(sr["factor"]),
             noise_aug_level=sr.get("noise_aug_level", 0.1),
+            latent_residual=bool(sr.get("latent_residual", False)),
             defaults=defaults,
             name=str(model),
         ).to(dev)

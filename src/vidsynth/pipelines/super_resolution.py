@@ -29,6 +29,7 @@ from vidsynth.devices import available_memory
 from vidsynth.errors import InvalidParameter
 from vidsynth.models.sr_conditioning import (
     RESIDUAL_SCALE,
+    SPATIAL_RESIDUAL_SCALE,
     augment,
     condition_channels,
     interpolation,
@@ -37,10 +38,11 @@ from vidsynth.models.sr_conditioning import (
     new_frame_positions,
     sample_channels,
     spatial_condition,
+    upscale_pixels,
 )
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
-from vidsynth.models.vae import decode_to_uint8
+from vidsynth.models.vae import decode_to_uint8, encode_video
 from vidsynth.pipelines.conditioning import PromptAndScheduler
 from vidsynth.pipelines.memory import estimate_peak_bytes
 from vidsynth.pipelines.params import GenerationParams, check_noise_aug_level
@@ -78,10 +80,13 @@ class SuperResolutionPipeline(PromptAndScheduler):
         factor: int,
         vae: AutoencoderKL | None = None,
         noise_aug_level: float = 0.1,
+        latent_residual: bool = False,
         defaults: Defaults | None = None,
         name: str = "",
         memory_budget: int | None = None,
     ) -> None:
+        if latent_residual and self.task != "spatial-sr":
+            raise ValueError("latent_residual applies to spatial super-resolution only")
         if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
             raise ValueError(f"a super-resolution factor must be an integer >= 2, got {factor!r}")
         if self.needs_vae and vae is None:
@@ -92,6 +97,7 @@ class SuperResolutionPipeline(PromptAndScheduler):
         self.scheduler_config = dict(scheduler_config)
         self.factor = factor
         self.noise_aug_level = check_noise_aug_level(noise_aug_level)
+        self.latent_residual = latent_residual
         self.defaults = defaults or Defaults()
         self.name = name
         self.memory_budget = memory_budget
@@ -439,7 +445,11 @@ class SpatialSRPipeline(SuperResolutionPipeline):
         s = self.spatial_factor
         cond = spatial_condition(low, (params.height // s, params.width // s))
         noise = seeded_noise(cond.shape, aug_seeds, device=self.device)
-        return augment(cond, level, noise), None
+        base = None
+        if self.latent_residual:  # the sample is a residual over these latents
+            assert self.vae is not None
+            base = encode_video(self.vae, upscale_pixels(low, (params.height, params.width)))
+        return augment(cond, level, noise), base
 
     def finish(
         self,
@@ -450,6 +460,8 @@ class SpatialSRPipeline(SuperResolutionPipeline):
         decode_chunk_size: int,
     ) -> np.ndarray:
         assert self.vae is not None
+        if state is not None:  # latent_residual: state holds the bicubic upscale's latents
+            sample = state.to(sample.dtype) + sample / SPATIAL_RESIDUAL_SCALE
         return decode_to_uint8(self.vae, sample, decode_chunk_size).numpy()
 
 

@@ -145,6 +145,9 @@ class SRSettings:
     factor: int  # spatial: x height and x width; temporal: x frames (and x fps)
     aug_max_level: float = 0.5  # training draws levels uniformly from [0, aug_max_level]
     noise_aug_level: float = 0.1  # the fixed level used at sampling (exported as default)
+    # spatial only: draw the latents' residual over the bicubic upscale's latents
+    # (vidsynth.models.sr_conditioning.SPATIAL_RESIDUAL_SCALE)
+    latent_residual: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -169,6 +172,10 @@ def sr_settings(config: Config) -> SRSettings:
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             raise InvalidParameter(f"model.sr.{name} must be a number in [0, 1], got {value!r}")
+    if not isinstance(settings.latent_residual, bool):
+        raise InvalidParameter("model.sr.latent_residual must be true or false")
+    if settings.latent_residual and config.task != "spatial-sr":
+        raise InvalidParameter("model.sr.latent_residual applies to task 'spatial-sr' only")
     data = config.data
     if config.task == "spatial-sr" and (data.size % factor or data.size // factor < 8):
         raise InvalidParameter(

@@ -429,12 +429,14 @@ class Trainer:
         """
         from vidsynth.models.sr_conditioning import (
             RESIDUAL_SCALE,
+            SPATIAL_RESIDUAL_SCALE,
             augment,
             interpolation,
             level_features,
             neighbours,
             new_frame_positions,
             spatial_condition,
+            upscale_pixels,
         )
         from vidsynth.models.vae import encode_video
 
@@ -446,7 +448,11 @@ class Trainer:
             level = torch.rand(b, generator=generator, device=device) * self.sr.aug_max_level
             if self.config.task == "spatial-sr":
                 target = encode_video(self.vae, video, sample=True, generator=generator)
-                cond = spatial_condition(batch["low"].to(device), tuple(target.shape[-2:]))
+                low = batch["low"].to(device)
+                if self.sr.latent_residual:
+                    base = encode_video(self.vae, upscale_pixels(low, tuple(video.shape[-2:])))
+                    target = (target - base) * SPATIAL_RESIDUAL_SCALE
+                cond = spatial_condition(low, tuple(target.shape[-2:]))
                 noise = torch.randn(cond.shape, generator=generator, device=device)
                 cond = augment(cond, level, noise)
             else:
