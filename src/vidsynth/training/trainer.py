@@ -376,29 +376,20 @@ class Trainer:
             return vae_loss(self.model, images, self.config.train.kl_weight, generator)
         if self.config.task in SR_TASKS:
             return self.sr_loss(batch, video, generator)
-        from vidsynth.models.vae import encode_video
-
-        captions = self._drop_captions(batch["caption"], generator)
-        with torch.no_grad():
-            latents = encode_video(self.vae, video, sample=True, generator=generator)
-            context = self.text_encoder(captions)
-        loss, logs = diffusion_loss(
-            self.model,
-            self.noise_scheduler,
-            latents,
-            context,
-            generator=generator,
-            snr_gamma=self.config.train.snr_gamma,
-        )
+        loss, logs = self.denoising_loss(batch, generator)
         if self.image_batches is not None:
-            image_loss, image_logs = self.image_loss(next(self.image_batches), generator)
+            images = next(self.image_batches)
+            image_loss, image_logs = self.denoising_loss(images, generator, images=True)
+            self.images_seen += len(images["caption"])
             loss = loss + self.config.train.image_weight * image_loss
             logs = {**logs, "image_mse": image_logs["mse"]}
         return loss, logs
 
-    def image_loss(self, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        """The denoising loss on single frames (B, 3, 1, H, W) of independent scenes, with the
-        UNet's temporal layers bypassed."""
+    def denoising_loss(
+        self, batch: dict, generator: torch.Generator, *, images: bool = False
+    ) -> tuple[torch.Tensor, dict]:
+        """The text-to-video denoising loss on a batch of clips or, with `images`, of single
+        frames (B, 3, 1, H, W) of independent scenes, the UNet's temporal layers bypassed."""
         from vidsynth.models.vae import encode_video
 
         captions = self._drop_captions(batch["caption"], generator)
@@ -406,7 +397,6 @@ class Trainer:
             video = batch["video"].to(self.device)
             latents = encode_video(self.vae, video, sample=True, generator=generator)
             context = self.text_encoder(captions)
-        self.images_seen += len(captions)
         return diffusion_loss(
             self.model,
             self.noise_scheduler,
@@ -414,7 +404,7 @@ class Trainer:
             context,
             generator=generator,
             snr_gamma=self.config.train.snr_gamma,
-            independent_frames=True,
+            independent_frames=images,
         )
 
     def sr_loss(
