@@ -35,11 +35,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from vidsynth.models.embeddings import timestep_features
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKL
 
 SR_KINDS = ("spatial-sr", "temporal-sr")
 # Levels are scaled like diffusion timesteps (0..1000) before their sinusoidal features, so the
@@ -123,12 +127,19 @@ def spatial_condition(low: torch.Tensor, latent_size: tuple[int, int]) -> torch.
 
 
 def upscale_pixels(low: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic upscale of pixels (B, 3, F, h, w) in [-1, 1] to (B, 3, F, *size): the base
-    whose latents a `latent_residual` spatial SR model corrects."""
+    """Bicubic upscale of pixels (B, 3, F, h, w) in [-1, 1] to (B, 3, F, *size)."""
     b, c, f, h, w = low.shape
     flat = low.transpose(1, 2).reshape(b * f, c, h, w).float()
     flat = F.interpolate(flat, size=tuple(size), mode="bicubic", align_corners=False)
     return flat.clamp(-1, 1).reshape(b, f, c, *size).transpose(1, 2).to(low.dtype)
+
+
+def residual_base(vae: AutoencoderKL, low: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The latents a `latent_residual` spatial SR model corrects: those of the bicubic
+    upscale of `low` (B, 3, F, h, w) to `size`. Its sample x stands for base + x / scale."""
+    from vidsynth.models.vae import encode_video
+
+    return encode_video(vae, upscale_pixels(low, size))
 
 
 @dataclass

@@ -36,13 +36,13 @@ from vidsynth.models.sr_conditioning import (
     level_features,
     neighbours,
     new_frame_positions,
+    residual_base,
     sample_channels,
     spatial_condition,
-    upscale_pixels,
 )
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
-from vidsynth.models.vae import decode_to_uint8, encode_video
+from vidsynth.models.vae import decode_to_uint8
 from vidsynth.pipelines.conditioning import PromptAndScheduler
 from vidsynth.pipelines.memory import estimate_peak_bytes
 from vidsynth.pipelines.params import GenerationParams, check_noise_aug_level
@@ -192,6 +192,11 @@ class SuperResolutionPipeline(PromptAndScheduler):
         raise NotImplementedError
 
     # -- building blocks -------------------------------------------------------------------
+    def _pixels(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
+        """Same-sized uint8 input clips (F, h, w, 3) as one float batch (B, 3, F, h, w)."""
+        h, w = frames[0].shape[1:3]
+        return torch.cat([frames_to_pixels(f, h, w, self.device) for f in frames])
+
     def check_params(self, batch: int, **kwargs: Any) -> GenerationParams:
         """Resolve defaults, validate, and refuse requests that cannot fit in memory."""
         d = self.defaults
@@ -440,15 +445,13 @@ class SpatialSRPipeline(SuperResolutionPipeline):
         level: float,
         aug_seeds: Sequence[int],
     ) -> tuple[torch.Tensor, Any]:
-        h, w = frames[0].shape[1:3]
-        low = torch.cat([frames_to_pixels(f, h, w, self.device) for f in frames])
+        low = self._pixels(frames)
         s = self.spatial_factor
         cond = spatial_condition(low, (params.height // s, params.width // s))
         noise = seeded_noise(cond.shape, aug_seeds, device=self.device)
         base = None
         if self.latent_residual:  # the sample is a residual over these latents
-            assert self.vae is not None
-            base = encode_video(self.vae, upscale_pixels(low, (params.height, params.width)))
+            base = residual_base(self.vae, low, (params.height, params.width))
         return augment(cond, level, noise), base
 
     def finish(
@@ -507,8 +510,7 @@ class TemporalSRPipeline(SuperResolutionPipeline):
         level: float,
         aug_seeds: Sequence[int],
     ) -> tuple[torch.Tensor, Any]:
-        h, w = frames[0].shape[1:3]
-        known = torch.cat([frames_to_pixels(f, h, w, self.device) for f in frames])
+        known = self._pixels(frames)
         inter = interpolation(known, self.factor)  # blend and motion mask: the clean input
         noise = seeded_noise(known.shape, aug_seeds, device=self.device)
         prev, nxt = neighbours(augment(known, level, noise), self.factor)

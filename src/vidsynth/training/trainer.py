@@ -369,13 +369,12 @@ class Trainer:
         return ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
 
     def loss(self, batch: dict, generator: torch.Generator | None) -> tuple[torch.Tensor, dict]:
-        video = batch["video"].to(self.device)
         if self.config.task == "vae":
             # frames are independent images for the VAE
-            images = video.permute(0, 2, 1, 3, 4).flatten(0, 1)
+            images = batch["video"].to(self.device).permute(0, 2, 1, 3, 4).flatten(0, 1)
             return vae_loss(self.model, images, self.config.train.kl_weight, generator)
         if self.config.task in SR_TASKS:
-            return self.sr_loss(batch, video, generator)
+            return self.sr_loss(batch, batch["video"].to(self.device), generator)
         loss, logs = self.denoising_loss(batch, generator)
         if self.image_batches is not None:
             images = next(self.image_batches)
@@ -425,8 +424,8 @@ class Trainer:
             level_features,
             neighbours,
             new_frame_positions,
+            residual_base,
             spatial_condition,
-            upscale_pixels,
         )
         from vidsynth.models.vae import encode_video
 
@@ -440,7 +439,7 @@ class Trainer:
                 target = encode_video(self.vae, video, sample=True, generator=generator)
                 low = batch["low"].to(device)
                 if self.sr.latent_residual:
-                    base = encode_video(self.vae, upscale_pixels(low, tuple(video.shape[-2:])))
+                    base = residual_base(self.vae, low, tuple(video.shape[-2:]))
                     target = (target - base) * SPATIAL_RESIDUAL_SCALE
                 cond = spatial_condition(low, tuple(target.shape[-2:]))
                 noise = torch.randn(cond.shape, generator=generator, device=device)
