@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from vidsynth.evaluation.prompts import KINDS, EvalPrompt, prompt_set
+from vidsynth.evaluation.prompts import KINDS, EvalPrompt
 from vidsynth.evaluation.super_resolution import at_base_rate
-from vidsynth.evaluation.text_to_video import EvalReport
+from vidsynth.evaluation.text_to_video import EvalReport, record, select_prompts
 from vidsynth.pipelines.cascade import Cascade, peak_rss_mib, run_cascade
 
 
@@ -54,9 +54,7 @@ def evaluate_cascade(
     from vidsynth.world.judge import judge, score
     from vidsynth.world.parse import parse_caption
 
-    prompts = [p for p in prompt_set(version) if p.kind in kinds]
-    if limit is not None:
-        prompts = [p for k in kinds for p in [q for q in prompts if q.kind == k][:limit]]
+    prompts = select_prompts(version, kinds, limit)
     loader = cached_loader(device)
     for stage in cascade.stages:  # load up front: the per-stage times are sampling only
         loader(stage.model, task=stage.kind)
@@ -73,16 +71,7 @@ def evaluate_cascade(
         f, h, w = (int(x) for x in clip.frames.shape[:3])
         geometry = {"frames": f, "height": h, "width": w, "fps": float(clip.fps)}
         verdict = judge(at_base_rate(clip.frames, clip.fps), parse_caption(item.target))
-        results[item.kind].append(verdict)
-        if not verdict.all_correct:
-            failures.append(
-                {
-                    "kind": item.kind,
-                    "prompt": item.prompt,
-                    "seed": item.seed,
-                    "accuracy": verdict.accuracy,
-                }
-            )
+        record(results, failures, item, verdict)
         if progress is not None:
             progress(i + 1, len(prompts), item)
     return EvalReport(

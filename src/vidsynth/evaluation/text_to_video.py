@@ -46,6 +46,30 @@ class EvalReport:
         }
 
 
+def select_prompts(version: str, kinds: tuple[str, ...], limit: int | None) -> list[EvalPrompt]:
+    """The set's prompts of `kinds`; with `limit`, the first `limit` of each kind."""
+    prompts = [p for p in prompt_set(version) if p.kind in kinds]
+    if limit is not None:
+        prompts = [p for k in kinds for p in [q for q in prompts if q.kind == k][:limit]]
+    return prompts
+
+
+def record(
+    results: dict[str, list], failures: list[dict[str, Any]], item: EvalPrompt, verdict: Any
+) -> None:
+    """File a judge verdict under its kind, and the prompt among the failures if it failed."""
+    results[item.kind].append(verdict)
+    if not verdict.all_correct:
+        failures.append(
+            {
+                "kind": item.kind,
+                "prompt": item.prompt,
+                "seed": item.seed,
+                "accuracy": verdict.accuracy,
+            }
+        )
+
+
 def evaluate(
     pipe,
     *,
@@ -59,9 +83,7 @@ def evaluate(
     from vidsynth.world.judge import judge, score
     from vidsynth.world.parse import parse_caption
 
-    prompts = [p for p in prompt_set(version) if p.kind in kinds]
-    if limit is not None:  # the first `limit` of each kind
-        prompts = [p for k in kinds for p in [q for q in prompts if q.kind == k][:limit]]
+    prompts = select_prompts(version, kinds, limit)
     results: dict[str, list] = {k: [] for k in kinds}
     failures = []
     elapsed = 0.0
@@ -69,17 +91,7 @@ def evaluate(
         t0 = time.perf_counter()
         clip = pipe(item.prompt, seed=item.seed, **generate_kwargs)
         elapsed += time.perf_counter() - t0
-        verdict = judge(clip.frames, parse_caption(item.target))
-        results[item.kind].append(verdict)
-        if not verdict.all_correct:
-            failures.append(
-                {
-                    "kind": item.kind,
-                    "prompt": item.prompt,
-                    "seed": item.seed,
-                    "accuracy": verdict.accuracy,
-                }
-            )
+        record(results, failures, item, judge(clip.frames, parse_caption(item.target)))
         if progress is not None:
             progress(i + 1, len(prompts), item)
     accuracy = {k: score(v) for k, v in results.items() if v}

@@ -1,17 +1,22 @@
-"""What every diffusion pipeline here shares: cached prompt embeddings and fresh schedulers."""
+"""What every diffusion pipeline here shares: cached prompt embeddings, fresh schedulers, and
+the results that record how each clip was made."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
+from vidsynth.pipelines.result import VideoResult
 from vidsynth.sampling.schedulers import make_scheduler
 
 
 class PromptAndScheduler:
     """Mixin for pipelines with `text_encoder`, `unet`, `dtype`, `defaults.scheduler`,
-    `scheduler_config` and an `_empty_embedding` cache (reset to None on device moves)."""
+    `scheduler_config`, `name` and an `_empty_embedding` cache (reset to None on device
+    moves)."""
 
     def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
         """(B, L, D) embeddings; the empty prompt's is cached since guided and SR calls reuse it."""
@@ -32,3 +37,36 @@ class PromptAndScheduler:
             self.scheduler_config,
             prediction_type=prediction,
         )
+
+    def video_results(
+        self,
+        frames: np.ndarray,
+        prompts: Sequence[str],
+        negative_prompts: Sequence[str],
+        seeds: Sequence[int],
+        params: Any,
+        *,
+        scheduler: str | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> list[VideoResult]:
+        """One VideoResult per clip of uint8 `frames` (B, F, H, W, 3), each with what
+        reproduces it (sampling settings, model, seed, prompts, and `info`)."""
+        shared = {
+            "num_inference_steps": params.num_inference_steps,
+            "guidance_scale": params.guidance_scale,
+            "scheduler": scheduler
+            or self.defaults.scheduler
+            or self.scheduler_config.get("_class_name", ""),
+            "model": self.name,
+            **(info or {}),
+        }
+        return [
+            VideoResult(
+                frames=np.ascontiguousarray(frames[i]),
+                fps=params.fps,
+                seed=seeds[i],
+                prompt=prompts[i],
+                info={**shared, "negative_prompt": negative_prompts[i]},
+            )
+            for i in range(len(prompts))
+        ]

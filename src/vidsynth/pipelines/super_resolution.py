@@ -344,27 +344,10 @@ class SuperResolutionPipeline(PromptAndScheduler):
             out = self.finish(sample, frames, state, params, decode_chunk_size)
         if progress is not None:
             progress("decode", 1, 1)
-        shared = {
-            "num_inference_steps": params.num_inference_steps,
-            "guidance_scale": params.guidance_scale,
-            "scheduler": scheduler
-            or self.defaults.scheduler
-            or self.scheduler_config.get("_class_name", ""),
-            "model": self.name,
-            "task": self.task,
-            "factor": self.factor,
-            "noise_aug_level": level,
-        }
-        return [
-            VideoResult(
-                frames=np.ascontiguousarray(out[i]),
-                fps=params.fps,
-                seed=resolved[i],
-                prompt=prompts[i],
-                info={**shared, "negative_prompt": negs[i]},
-            )
-            for i in range(len(prompts))
-        ]
+        info = {"task": self.task, "factor": self.factor, "noise_aug_level": level}
+        return self.video_results(
+            out, prompts, negs, resolved, params, scheduler=scheduler, info=info
+        )
 
     def __call__(
         self,

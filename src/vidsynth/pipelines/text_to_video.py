@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from diffusers import AutoencoderKL
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
@@ -316,25 +315,9 @@ class TextToVideoPipeline(PromptAndScheduler):
             frames = decode_to_uint8(self.vae, latents, decode_chunk_size).numpy()
         if progress is not None:
             progress("decode", 1, 1)
-        shared = {
-            "num_inference_steps": params.num_inference_steps,
-            "guidance_scale": params.guidance_scale,
-            "scheduler": scheduler
-            or self.defaults.scheduler
-            or self.scheduler_config.get("_class_name", ""),
-            "model": self.name,
-            **(info or {}),
-        }
-        return [
-            VideoResult(
-                frames=np.ascontiguousarray(frames[i]),
-                fps=params.fps,
-                seed=seeds[i],
-                prompt=prompts[i],
-                info={**shared, "negative_prompt": negative_prompts[i]},
-            )
-            for i in range(len(prompts))
-        ]
+        return self.video_results(
+            frames, prompts, negative_prompts, seeds, params, scheduler=scheduler, info=info
+        )
 
     def __call__(
         self,
