@@ -263,3 +263,62 @@ def test_new_default_keys_are_ignored_by_the_resume_check():
     assert not _same_model(saved, {**saved, "sr": {"factor": 2}})  # not the default
     assert not _same_model({**saved, "sr": {}}, {**saved, "sr": {"factor": 2}})
     assert not _same_model(saved, {**current, "unet": {"a": 2}})
+
+
+@pytest.mark.parametrize(("task", "crop"), [("spatial-sr", 16), ("temporal-sr", 8)])
+def test_sr_stages_train_on_crops_and_resume_exactly(task, crop, tmp_path, vae_folder):
+    """train.crop_size: the UNet sees crops (a quarter of the frame here), the run resumes
+    exactly, and the exported stage still runs on whole frames."""
+    seen = []
+
+    def record(module, args, kwargs):
+        seen.append(tuple(args[0].shape[-2:]))
+
+    def config(out):
+        return sr_config(task, out, vae_folder, crop_size=crop, steps=3, save_every=1)
+
+    straight = Trainer(config(tmp_path / "a"))
+    straight.unwrapped.register_forward_pre_hook(record, with_kwargs=True)
+    straight.train()
+    latent = crop // 4 if task == "spatial-sr" else crop  # the tiny VAE is ×4
+    assert set(seen) == {(latent, latent)}
+    Trainer(config(tmp_path / "b")).train(max_steps=1)
+    again = Trainer(config(tmp_path / "b"))
+    result = again.train()
+    a, b = straight.unwrapped.state_dict(), again.unwrapped.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    pipe = vidsynth.load(result.exported, device="cpu")
+    size = 8 if task == "spatial-sr" else 16
+    frames = np.zeros((2, size, size, 3), dtype=np.uint8)
+    out = pipe(frames, "a red circle", seed=0)
+    assert out.frames.shape == ((2, 32, 32, 3) if task == "spatial-sr" else (4, 16, 16, 3))
+
+
+@pytest.mark.parametrize(
+    ("task", "train", "message"),
+    [
+        ("spatial-sr", {"crop_size": 12}, r"crop_size=12 must be a multiple of 8"),
+        ("temporal-sr", {"crop_size": 7}, r"crop_size=7 must be a multiple of 2"),
+    ],
+)
+def test_crops_must_fit_the_model_grid(task, train, message, tmp_path, vae_folder):
+    with pytest.raises(InvalidParameter, match=message):
+        Trainer(sr_config(task, tmp_path, vae_folder, **train))
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"crop_size": 64}, r"crop_size must be an integer in \[1, data.size=32\]"),
+        ({"crop_size": 16, "crop_focus": 1.5}, r"crop_focus must be in \[0, 1\]"),
+    ],
+)
+def test_crop_settings_are_checked(train, message, tmp_path, vae_folder):
+    with pytest.raises(InvalidParameter, match=message):
+        sr_config("spatial-sr", tmp_path, vae_folder, **train)
+
+
+def test_crops_are_for_sr_stages_only(tmp_path):
+    config = {"task": "vae", "output_dir": str(tmp_path), "train": {"crop_size": 16}}
+    with pytest.raises(InvalidParameter, match=r"train\.crop_size applies to tasks"):
+        parse_config(config)

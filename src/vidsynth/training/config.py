@@ -64,6 +64,11 @@ class TrainConfig:
     # ~1/num_frames of a clip and teach appearance (for the world: shape, colour, background).
     image_batch_size: int = 0
     image_weight: float = 1.0  # the image loss's weight relative to the video loss
+    # Super-resolution tasks only: train on crops of this side (output pixels; 0 = whole
+    # frames), a share crop_focus of them centred where the target has detail
+    # (vidsynth.training.crops). The stage still runs on whole frames.
+    crop_size: int = 0
+    crop_focus: float = 0.75
     kl_weight: float = 1e-6  # VAE only
     gradient_checkpointing: bool = False
     # VAE only: train the decoder alone. The latent space stays exactly as it was, so a UNet
@@ -130,6 +135,19 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
             )
         if config.train.image_batch_size < 0 or config.train.image_weight < 0:
             raise InvalidParameter("train.image_batch_size and train.image_weight must be >= 0")
+    crop = config.train.crop_size
+    if crop:
+        if config.task not in SR_TASKS:
+            raise InvalidParameter(
+                f"train.crop_size applies to tasks {SR_TASKS}, not {config.task!r}"
+            )
+        if isinstance(crop, bool) or not isinstance(crop, int) or not 0 < crop <= config.data.size:
+            raise InvalidParameter(
+                f"train.crop_size must be an integer in [1, data.size={config.data.size}] "
+                f"(or 0 for whole frames), got {crop!r}"
+            )
+    if not 0 <= config.train.crop_focus <= 1:
+        raise InvalidParameter(f"train.crop_focus must be in [0, 1], got {config.train.crop_focus}")
     if config.model.sr and config.task not in SR_TASKS:
         raise InvalidParameter(f"[model.sr] applies to tasks {SR_TASKS}, not {config.task!r}")
     if config.task in SR_TASKS:

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
 from vidsynth.training.config import SR_TASKS, Config, sr_settings, without_new_defaults
+from vidsynth.training.crops import crop_corners, take_crops
 from vidsynth.training.data import FolderClips, WorldClips, make_dataset
 from vidsynth.training.objectives import diffusion_loss, vae_loss
 
@@ -299,7 +300,28 @@ class Trainer:
             self.sr = sr_settings(self.config)
             latent = int(self.vae.config.latent_channels) if self.vae is not None else 4
             _check_sr_unet(self.config.task, unet.config, latent)
+            self.crop_align = self._crop_align(unet.config)
         return unet
+
+    def _crop_align(self, unet: Any) -> int:
+        """The grid a training crop's corners snap to; checks that train.crop_size fits it.
+
+        Corners must land on the latent grid and the low-resolution input's pixels, and the
+        side must survive the UNet's downsampling.
+        """
+        vae_factor = 1
+        if self.vae is not None:
+            vae_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        unet_factor = 2 ** (len(unet.block_out_channels) - 1)
+        align = math.lcm(vae_factor, self.sr.factor) if self.config.task == "spatial-sr" else 1
+        multiple = math.lcm(align, vae_factor * unet_factor)
+        crop = self.config.train.crop_size
+        if crop and crop % multiple:
+            raise InvalidParameter(
+                f"train.crop_size={crop} must be a multiple of {multiple} for this model "
+                f"(VAE ×{vae_factor}, UNet ×{unet_factor}, SR factor {self.sr.factor})"
+            )
+        return align
 
     @property
     def unwrapped(self) -> torch.nn.Module:
@@ -426,6 +448,7 @@ class Trainer:
             new_frame_positions,
             residual_base,
             spatial_condition,
+            upscale_pixels,
         )
         from vidsynth.models.vae import encode_video
 
@@ -436,10 +459,19 @@ class Trainer:
             context = self.text_encoder(captions)
             level = torch.rand(b, generator=generator, device=device) * self.sr.aug_max_level
             if self.config.task == "spatial-sr":
-                target = encode_video(self.vae, video, sample=True, generator=generator)
                 low = batch["low"].to(device)
+                crop, k = self.config.train.crop_size, self.sr.factor
+                if crop:  # the bicubic upscale of the whole frame, then the same window of each
+                    up = upscale_pixels(low, tuple(video.shape[-2:]))
+                    corners = self._crop_corners((video - up).abs(), generator)
+                    video, up = take_crops(video, corners, crop), take_crops(up, corners, crop)
+                    low = take_crops(low, corners, crop, scale=k)
+                target = encode_video(self.vae, video, sample=True, generator=generator)
                 if self.sr.latent_residual:
-                    base = residual_base(self.vae, low, tuple(video.shape[-2:]))
+                    if crop:
+                        base = encode_video(self.vae, up)
+                    else:
+                        base = residual_base(self.vae, low, tuple(video.shape[-2:]))
                     target = (target - base) * SPATIAL_RESIDUAL_SCALE
                 cond = spatial_condition(low, tuple(target.shape[-2:]))
                 noise = torch.randn(cond.shape, generator=generator, device=device)
@@ -452,6 +484,11 @@ class Trainer:
                 target = (new - inter.blend) * RESIDUAL_SCALE
                 noise = torch.randn(known.shape, generator=generator, device=device)
                 cond = inter.condition(*neighbours(augment(known, level, noise), k))
+                if self.config.train.crop_size:  # pixel space: crop what the UNet sees
+                    corners = self._crop_corners(target.abs(), generator)
+                    size = self.config.train.crop_size
+                    target = take_crops(target, corners, size)
+                    cond = take_crops(cond, corners, size)
             unet_config = self.unwrapped.config
             features = level_features(level, unet_config.time_cond_proj_dim, target)
         loss, logs = diffusion_loss(
@@ -465,6 +502,17 @@ class Trainer:
             timestep_cond=features,
         )
         return loss, {**logs, "aug_level": float(level.mean())}
+
+    def _crop_corners(self, detail: torch.Tensor, generator: torch.Generator) -> list:
+        """Training crop corners for a batch, `detail` (B, C, F, H, W) ≥ 0 saying where the
+        stage has work to do (summed over channels and frames)."""
+        return crop_corners(
+            detail.sum(dim=(1, 2)),
+            self.config.train.crop_size,
+            align=self.crop_align,
+            focus=self.config.train.crop_focus,
+            generator=generator,
+        )
 
     # -- the loop ------------------------------------------------------------------------------
     def train(
