@@ -185,6 +185,37 @@ def test_image_batches_are_single_frames_of_other_scenes(tmp_path, trained_vae):
     assert torch.equal(later["video"], next(it)["video"])
 
 
+def test_loader_workers_render_ahead_in_the_same_order(tmp_path, trained_vae):
+    """train.num_workers: the batches (clips and images) are those of a single process,
+    from the start and from a resumed sample index."""
+    from vidsynth.training.trainer import _batches
+
+    plain = t2v_config(tmp_path, trained_vae, image_batch_size=3)
+    workers = t2v_config(tmp_path, trained_vae, image_batch_size=3, num_workers=2)
+    for start, images in [(0, False), (7, False), (5, True)]:
+        a, b = (
+            _batches(plain, 0, 0, start, images=images),
+            _batches(workers, 0, 0, start, images=images),
+        )
+        for _ in range(3):
+            x, y = next(a), next(b)
+            assert x["caption"] == y["caption"] and torch.equal(x["video"], y["video"])
+
+
+def test_loader_workers_are_for_the_world_source(tmp_path):
+    config = {
+        "task": "vae",
+        "output_dir": str(tmp_path),
+        "data": {"source": "folder", "path": str(tmp_path)},
+        "train": {"num_workers": 2},
+    }
+    with pytest.raises(InvalidParameter, match=r"num_workers applies to data\.source = 'world'"):
+        parse_config(config)
+    config = {"task": "vae", "output_dir": str(tmp_path), "train": {"num_workers": -1}}
+    with pytest.raises(InvalidParameter, match="num_workers must be an integer >= 0"):
+        parse_config(config)
+
+
 def test_kill_mid_checkpoint_keeps_the_last_good_one(tmp_path, trained_vae, monkeypatch):
     config = t2v_config(tmp_path, trained_vae, sample_every=0)
     Trainer(config).train(max_steps=2)

@@ -263,3 +263,15 @@ def test_frame_rate_samples_the_same_motion_more_densely() -> None:
     assert grow[30] == pytest.approx(object_states(ObjectSpec("square", "red"), 1).radius * 1.8)
     with pytest.raises(ValueError, match="fps"):
         render(_scenes(1)[0], 64, 4, fps=0)
+
+
+def test_drawing_some_frames_gives_exactly_those_frames_of_the_clip() -> None:
+    """render(frames=...) (single frames for joint image–video training) is the whole clip's
+    frames to the bit: for every motion, wrapping long clips and both frame rates."""
+    rng = np.random.default_rng(11)
+    for i in range(60):
+        scene = sample_scene(rng, level=1 + i % 2)
+        num_frames, fps = [(16, 8), (32, 16), (40, 8)][i % 3]
+        clip = render(scene, 48, num_frames, fps)
+        picks = [int(k) for k in rng.choice(num_frames, size=3, replace=False)]
+        assert np.array_equal(render(scene, 48, num_frames, fps, frames=picks), clip[picks])

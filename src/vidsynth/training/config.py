@@ -71,6 +71,9 @@ class TrainConfig:
     crop_focus: float = 0.75
     kl_weight: float = 1e-6  # VAE only
     gradient_checkpointing: bool = False
+    # World source: processes that render clips ahead of the training step (the bottleneck of
+    # a small model on a GPU); batches keep their order, so a resumed run is still exact.
+    num_workers: int = 0
     # VAE only: train the decoder alone. The latent space stays exactly as it was, so a UNet
     # trained on this VAE's latents keeps working with the improved decoder.
     freeze_encoder: bool = False
@@ -146,6 +149,14 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
                 f"train.crop_size must be an integer in [1, data.size={config.data.size}] "
                 f"(or 0 for whole frames), got {crop!r}"
             )
+    workers = config.train.num_workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise InvalidParameter(f"train.num_workers must be an integer >= 0, got {workers!r}")
+    if workers and config.data.source != "world":
+        raise InvalidParameter(
+            "train.num_workers applies to data.source = 'world' (a folder's clips are decoded "
+            "once and kept in memory)"
+        )
     if not 0 <= config.train.crop_focus <= 1:
         raise InvalidParameter(f"train.crop_focus must be in [0, 1], got {config.train.crop_focus}")
     if config.model.sr and config.task not in SR_TASKS:

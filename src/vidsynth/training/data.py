@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import Dataset
 
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.config import DataConfig
@@ -31,7 +31,7 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
 
 
-class WorldClips(IterableDataset):
+class WorldClips(Dataset):
     """An endless, reproducible stream of captioned shapes-world clips.
 
     Sample `i` of process `rank` is drawn from its own seed, so a resumed run that starts at
@@ -42,6 +42,9 @@ class WorldClips(IterableDataset):
     model's own training clips). With `single_frame`, each sample is one frame of its clip,
     at a random time (3, 1, H, W): the images of joint image–video training. A nonzero
     `stream` draws scenes independent of stream 0's at the same indices.
+
+    Sample `i` is also ``clips[i]``, so a DataLoader with workers and a sequential sampler
+    renders ahead in parallel and still yields the samples in order.
     """
 
     def __init__(
@@ -74,30 +77,30 @@ class WorldClips(IterableDataset):
         rng = np.random.default_rng(key)
         level = int(rng.choice(self.config.levels, p=self.level_p))
         scene = sample_scene(rng, level)
-        frames = render(scene, self.config.size, self.config.num_frames, self.config.fps)
         held_out = eval_prompt_strings()
         caption = random_caption(scene, rng)
         while normalise(caption) in held_out:  # keep the eval prompts unseen
             caption = random_caption(scene, rng)
-        if self.single_frame:
-            k = int(rng.integers(len(frames)))
-            frames = frames[k : k + 1]
+        size, num_frames, fps = self.config.size, self.config.num_frames, self.config.fps
+        if self.single_frame:  # draw that frame only: a 16th of the clip's rendering time
+            k = int(rng.integers(num_frames))
+            frames = render(scene, size, num_frames, fps, frames=[k])
+        else:
+            frames = render(scene, size, num_frames, fps)
         sample = {"video": to_tensor(frames), "caption": caption}
         if self.low_size is not None:
             low = render(scene, self.low_size, self.config.num_frames, self.config.fps)
             sample["low"] = to_tensor(low)
         return sample
 
+    def __getitem__(self, index: int) -> dict[str, object]:
+        return self.sample(index)
+
     def __iter__(self) -> Iterator[dict[str, object]]:
         index = self.start
-        worker = torch.utils.data.get_worker_info()
-        step = 1
-        if worker is not None:  # split the index space between loader workers
-            index += worker.id
-            step = worker.num_workers
         while True:
             yield self.sample(index)
-            index += step
+            index += 1
 
 
 def read_metadata(folder: Path) -> list[tuple[Path, str]]:

@@ -7,6 +7,7 @@ several GPUs. Checkpoints are atomic; a run started again with the same config r
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -212,7 +213,17 @@ def _batches(
         # A loader draws its base seed from the global RNG unless given its own generator;
         # that draw would shift the dropout stream of a resumed run.
         gen = torch.Generator().manual_seed(seed + images)
-        yield from DataLoader(ds, batch_size=bs, num_workers=0, generator=gen)
+        # Sample i is clips[i]: with the sequential sampler, workers render ahead in
+        # parallel and the batches come in the same order as without them (exact resume).
+        workers = config.train.num_workers
+        yield from DataLoader(
+            ds,
+            batch_size=bs,
+            sampler=itertools.count(start_sample),
+            num_workers=workers,
+            generator=gen,
+            persistent_workers=workers > 0,
+        )
 
 
 class Trainer:
@@ -668,7 +679,8 @@ class Trainer:
         """1 / std of the posterior means over held-out clips, so diffusion sees unit-variance
         latents (Rombach et al. 2022, sec. 4.3.2; SD's 0.18215 came from the same rule)."""
         ds = make_dataset(self.config.data, seed=self.config.train.seed + 10_000)
-        batch = next(iter(DataLoader(ds, batch_size=clips)))
+        n = clips if isinstance(ds, WorldClips) else min(clips, len(ds))  # the world is endless
+        batch = next(iter(DataLoader(ds, batch_size=clips, sampler=range(n))))
         images = batch["video"].to(self.device).permute(0, 2, 1, 3, 4).flatten(0, 1)
         z = vae.encode(images).latent_dist.mode()
         return float(1.0 / z.float().std())

@@ -9,6 +9,7 @@ object is evaluated per frame, vectorised over all frames at once.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -77,14 +78,20 @@ def _unit_sdf(shape: str, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
 
 
 def object_coverage(
-    obj: ObjectSpec, size: int = 64, num_frames: int = BASE_FRAMES, time_step: float = 1.0
+    obj: ObjectSpec,
+    size: int = 64,
+    num_frames: int = BASE_FRAMES,
+    time_step: float = 1.0,
+    frames: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Anti-aliased coverage (0..1) of one object, float32 shaped (F, size, size).
 
     Translating objects wrap around the frame (drawn at +-1 frame offsets as needed); the
-    others are clipped at the frame edge. ``time_step``: see ``trajectory.object_states``.
+    others are clipped at the frame edge. ``time_step``: see ``trajectory.object_states``;
+    ``frames``: draw only these frame indices (F = len(frames)).
     """
-    st = object_states(obj, num_frames, time_step)
+    st = object_states(obj, num_frames, time_step, frames)
+    num_frames = len(st.cx)
     wrap = is_translation(obj.motion)
     cx = np.mod(st.cx, 1.0) if wrap else st.cx
     cy = np.mod(st.cy, 1.0) if wrap else st.cy
@@ -122,13 +129,18 @@ def object_coverage(
 
 
 def render(
-    scene: SceneSpec, size: int = 64, num_frames: int = BASE_FRAMES, fps: float = BASE_FPS
+    scene: SceneSpec,
+    size: int = 64,
+    num_frames: int = BASE_FRAMES,
+    fps: float = BASE_FPS,
+    frames: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Render ``scene`` as uint8 frames shaped (num_frames, size, size, 3).
 
     ``fps`` is the frame rate the clip is drawn at: motion is defined per frame of the 8 fps
     base clip, so 32 frames at 16 fps show the same 2 seconds as 16 frames at 8 fps, and
-    their even frames are exactly those 16 frames.
+    their even frames are exactly those 16 frames. ``frames`` draws only those frame indices
+    of the clip (exactly as the whole clip has them), shaped (len(frames), size, size, 3).
     """
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}")
@@ -138,14 +150,15 @@ def render(
         raise ValueError(f"fps must be positive, got {fps}")
     time_step = BASE_FPS / fps
     bg = np.asarray(BACKGROUNDS[scene.background], dtype=np.float32)
-    frames = np.broadcast_to(bg, (num_frames, size, size, 3)).copy()
+    count = num_frames if frames is None else len(frames)
+    out = np.broadcast_to(bg, (count, size, size, 3)).copy()
     for obj in scene.objects:
-        alpha = object_coverage(obj, size, num_frames, time_step)[..., None]
+        alpha = object_coverage(obj, size, num_frames, time_step, frames)[..., None]
         colour = np.asarray(PALETTE[obj.colour], dtype=np.float32)
         # "over" compositing; objects of sampled scenes never overlap, later ones win if
         # a hand-built scene makes them.
-        frames += alpha * (colour - frames)
-    return np.rint(frames).astype(np.uint8)
+        out += alpha * (colour - out)
+    return np.rint(out).astype(np.uint8)
 
 
 def render_clip(

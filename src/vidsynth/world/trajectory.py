@@ -6,6 +6,7 @@ and apart, so both read the motion rules from this one place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,14 +56,19 @@ def radius_factor(obj: ObjectSpec, t: np.ndarray) -> np.ndarray:
 
 
 def object_states(
-    obj: ObjectSpec, num_frames: int = BASE_FRAMES, time_step: float = 1.0
+    obj: ObjectSpec,
+    num_frames: int = BASE_FRAMES,
+    time_step: float = 1.0,
+    frames: Sequence[int] | None = None,
 ) -> ObjectStates:
-    """Centre, circumradius and rotation of ``obj`` for frames 0..num_frames-1.
+    """Centre, circumradius and rotation of ``obj`` for frames 0..num_frames-1 (or for the
+    frame indices ``frames`` only).
 
     Frame ``i`` shows the state at base-clock time ``i * time_step`` (in frames of the 8 fps
     base clip): ``time_step=0.5`` draws the same motion at 16 fps, half as far per frame.
     """
-    t = np.arange(num_frames, dtype=np.float64) * float(time_step)  # exact for time_step 1
+    index = np.arange(num_frames) if frames is None else np.asarray(frames)
+    t = index.astype(np.float64) * float(time_step)  # exact for time_step 1
     vx, vy = obj.velocity
     rotation = ROTATION_DEG_PER_FRAME if obj.motion == "rotating" else 0.0
     return ObjectStates(
