@@ -3,6 +3,7 @@ exact, and the exported model loads and generates."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -214,6 +215,35 @@ def test_loader_workers_are_for_the_world_source(tmp_path):
     config = {"task": "vae", "output_dir": str(tmp_path), "train": {"num_workers": -1}}
     with pytest.raises(InvalidParameter, match="num_workers must be an integer >= 0"):
         parse_config(config)
+
+
+def test_learning_rate_warms_up_holds_and_decays_over_the_last_steps():
+    from vidsynth.training.config import TrainConfig
+    from vidsynth.training.trainer import lr_factor
+
+    tc = TrainConfig(steps=100, warmup=10, lr_decay_steps=20, lr_final=0.1)
+    factors = [lr_factor(s, tc) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == 1.0  # warmup
+    assert set(factors[9:80]) == {1.0}  # stable
+    assert all(a > b for a, b in itertools.pairwise(factors[79:]))  # decay
+    assert factors[99] == pytest.approx(0.1)
+    assert lr_factor(50, TrainConfig(steps=100, warmup=10)) == 1.0  # no decay by default
+
+
+def test_a_decay_added_to_a_running_config_applies_from_the_next_step(tmp_path, trained_vae):
+    """Two stable steps, then resumed with the last two decayed: the same weights as a run
+    with the decay from the start (whose first two steps are stable too)."""
+    straight = Trainer(t2v_config(tmp_path / "a", trained_vae, sample_every=0, lr_decay_steps=2))
+    straight.train()
+    Trainer(t2v_config(tmp_path / "b", trained_vae, sample_every=0)).train(max_steps=2)
+    decayed = Trainer(t2v_config(tmp_path / "b", trained_vae, sample_every=0, lr_decay_steps=2))
+    decayed.train()
+    a, b = straight.unwrapped.state_dict(), decayed.unwrapped.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    plain = Trainer(t2v_config(tmp_path / "c", trained_vae, sample_every=0))
+    plain.train()
+    c = plain.unwrapped.state_dict()
+    assert not all(torch.allclose(a[k], c[k], atol=1e-6) for k in a)  # the decay mattered
 
 
 def test_kill_mid_checkpoint_keeps_the_last_good_one(tmp_path, trained_vae, monkeypatch):

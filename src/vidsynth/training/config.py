@@ -53,6 +53,11 @@ class TrainConfig:
     grad_accum: int = 1
     lr: float = 2e-4
     warmup: int = 100
+    # Warmup-stable-decay: the last lr_decay_steps of train.steps decay the learning rate
+    # linearly to lr_final × lr (0 = constant after warmup). A run can branch a decayed copy
+    # off its stable phase and keep training the stable one.
+    lr_decay_steps: int = 0
+    lr_final: float = 0.0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     ema_decay: float = 0.999
@@ -149,6 +154,12 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
                 f"train.crop_size must be an integer in [1, data.size={config.data.size}] "
                 f"(or 0 for whole frames), got {crop!r}"
             )
+    tc = config.train
+    if not 0 <= tc.lr_decay_steps <= tc.steps or not 0 <= tc.lr_final <= 1:
+        raise InvalidParameter(
+            f"train.lr_decay_steps must be in [0, train.steps={tc.steps}] and train.lr_final in "
+            f"[0, 1], got {tc.lr_decay_steps} and {tc.lr_final}"
+        )
     workers = config.train.num_workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise InvalidParameter(f"train.num_workers must be an integer >= 0, got {workers!r}")

@@ -26,7 +26,13 @@ from torch.utils.data import DataLoader
 
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
-from vidsynth.training.config import SR_TASKS, Config, sr_settings, without_new_defaults
+from vidsynth.training.config import (
+    SR_TASKS,
+    Config,
+    TrainConfig,
+    sr_settings,
+    without_new_defaults,
+)
 from vidsynth.training.crops import crop_corners, take_crops
 from vidsynth.training.data import FolderClips, WorldClips, make_dataset
 from vidsynth.training.objectives import diffusion_loss, vae_loss
@@ -63,6 +69,17 @@ class _StopFlag:
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+def lr_factor(step: int, tc: TrainConfig) -> float:
+    """The learning rate at `step` as a share of train.lr: linear warmup, constant, then (with
+    train.lr_decay_steps) a linear decay to train.lr_final over the run's last steps."""
+    factor = min(1.0, (step + 1) / max(1, tc.warmup))
+    start = tc.steps - tc.lr_decay_steps
+    if tc.lr_decay_steps and step >= start:
+        done = min(1.0, (step - start + 1) / tc.lr_decay_steps)
+        factor *= 1.0 - done * (1.0 - tc.lr_final)
+    return factor
 
 
 def _mixed_precision(choice: str) -> str:
@@ -254,9 +271,8 @@ class Trainer:
             lr=tc.lr,
             weight_decay=tc.weight_decay,
         )
-        warmup = max(1, tc.warmup)
         self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min(1.0, (s + 1) / warmup)
+            self.optimizer, lambda s: lr_factor(s, tc)
         )
         self.ema = EMAModel(
             self.model.parameters(), decay=tc.ema_decay, use_ema_warmup=True, power=2 / 3
@@ -380,6 +396,11 @@ class Trainer:
         self.unwrapped.load_state_dict(tensors["model"])
         self.optimizer.load_state_dict(tensors["optimizer"])
         self.lr_schedule.load_state_dict(tensors["lr_schedule"])
+        # The saved optimizer holds the lr of the old schedule; a schedule changed since (a
+        # decay added to a running config) applies from the next step on.
+        schedule = getattr(self.lr_schedule, "scheduler", self.lr_schedule)
+        for group, base in zip(self.optimizer.param_groups, schedule.base_lrs, strict=True):
+            group["lr"] = base * lr_factor(schedule.last_epoch, self.config.train)
         self.ema.load_state_dict(tensors["ema"])
         self.ema.to(self.device)
         if "rng" in tensors:
