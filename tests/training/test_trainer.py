@@ -312,11 +312,28 @@ def test_cli_train_then_export(tmp_path):
         f"[data]\nsize = 32\nnum_frames = 2\n[model]\nvae = {vae}\n"
         "[train]\nsteps = 5\nbatch_size = 2\nsave_every = 2\n"
     )
-    assert main(["train", str(config), "--max-steps", "2"]) == 0
-    assert main(["train", str(config), "--export", str(tmp_path / "exported")]) == 0
-    assert (tmp_path / "exported" / "vae" / "config.json").is_file()
+    assert main(["train", str(config), "--max-steps", "2", "--set", "train.lr=0.001"]) == 0
+    exported = tmp_path / "exported"
+    assert main(["train", str(config), "--set", "train.lr=0.001", "--export", str(exported)]) == 0
+    assert (exported / "vae" / "config.json").is_file()
+    assert json.loads((exported / "training.json").read_text())["overrides"] == ["train.lr=0.001"]
     assert main(["train", str(config)]) == 0  # resumes and finishes
     assert (tmp_path / "run" / "final" / "vae").is_dir()
+
+
+def test_model_card_gives_the_whole_command_and_the_decay():
+    from vidsynth.training.model_card import _training_lines
+
+    record = {
+        "config_file": "configs/x.toml",
+        "overrides": ["output_dir=runs/branch", "train.lr_decay_steps=250"],
+        "step": 7000,
+        "config": {"train": {"batch_size": 8, "lr_decay_steps": 250, "lr_final": 0.05}},
+    }
+    (line,) = _training_lines("UNet", record)
+    command = "`vidsynth train configs/x.toml --set output_dir=runs/branch --set train.lr_decay"
+    assert command in line
+    assert "decayed linearly to 0.05× over the last 250 steps" in line
 
 
 @pytest.fixture(scope="module")

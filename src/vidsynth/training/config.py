@@ -100,6 +100,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     source_file: str = ""
+    overrides: list[str] = field(default_factory=list)  # the --set values it was read with
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -268,4 +269,6 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         for p in parents:
             target = target.setdefault(p, {})
         target[leaf] = value
-    return parse_config(values, str(path))
+    config = parse_config(values, str(path))
+    config.overrides = [item.strip() for item in overrides or []]
+    return config

@@ -27,9 +27,19 @@ def _training_lines(name: str, record: dict[str, Any]) -> list[str]:
     seen = f"{record.get('samples_seen')} clips" + (
         f" + {images} single frames of joint image–video training" if images else ""
     )
+    command = " ".join(
+        [f"vidsynth train {record.get('config_file', '?')}"]
+        + [f"--set {item}" for item in record.get("overrides", [])]
+    )
+    decay = ""
+    if train.get("lr_decay_steps"):
+        decay = (
+            f", the learning rate decayed linearly to {train.get('lr_final', 0):g}× over the "
+            f"last {train['lr_decay_steps']} steps"
+        )
     return [
-        f"- {name}: `vidsynth train {record.get('config_file', '?')}` — {record.get('step')} "
-        f"steps × batch {train.get('batch_size')} ({seen}), "
+        f"- {name}: `{command}` — {record.get('step')} "
+        f"steps × batch {train.get('batch_size')} ({seen}{decay}), "
         f"{_hours(record.get('train_seconds', 0))} of training on {record.get('device')} "
         f"({record.get('num_processes', 1)} process"
         + (f", {record['torch_threads']} threads" if "torch_threads" in record else "")

@@ -657,6 +657,7 @@ class Trainer:
             "torch_threads": self.train_threads,
             "num_processes": self.accelerator.num_processes,
             "config_file": self.config.source_file,
+            "overrides": self.config.overrides,
             "git_commit": _git_commit(),
             "config": self.config.to_dict(),
         }
