@@ -136,7 +136,8 @@ def upscale_pixels(low: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def residual_base(vae: AutoencoderKL, low: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The latents a `latent_residual` spatial SR model corrects: those of the bicubic
-    upscale of `low` (B, 3, F, h, w) to `size`. Its sample x stands for base + x / scale."""
+    upscale of `low` (B, 3, F, h, w) to `size`. Its sample x stands for base + x / scale.
+    (Training takes the same latents of crops of that upscale.)"""
     from vidsynth.models.vae import encode_video
 
     return encode_video(vae, upscale_pixels(low, size))

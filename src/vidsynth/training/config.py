@@ -144,24 +144,26 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
             )
         if config.train.image_batch_size < 0 or config.train.image_weight < 0:
             raise InvalidParameter("train.image_batch_size and train.image_weight must be >= 0")
-    crop = config.train.crop_size
-    if crop:
+    tc = config.train
+    if tc.crop_size:
         if config.task not in SR_TASKS:
             raise InvalidParameter(
                 f"train.crop_size applies to tasks {SR_TASKS}, not {config.task!r}"
             )
+        crop = tc.crop_size
         if isinstance(crop, bool) or not isinstance(crop, int) or not 0 < crop <= config.data.size:
             raise InvalidParameter(
                 f"train.crop_size must be an integer in [1, data.size={config.data.size}] "
                 f"(or 0 for whole frames), got {crop!r}"
             )
-    tc = config.train
+    if not 0 <= tc.crop_focus <= 1:
+        raise InvalidParameter(f"train.crop_focus must be in [0, 1], got {tc.crop_focus}")
     if not 0 <= tc.lr_decay_steps <= tc.steps or not 0 <= tc.lr_final <= 1:
         raise InvalidParameter(
             f"train.lr_decay_steps must be in [0, train.steps={tc.steps}] and train.lr_final in "
             f"[0, 1], got {tc.lr_decay_steps} and {tc.lr_final}"
         )
-    workers = config.train.num_workers
+    workers = tc.num_workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise InvalidParameter(f"train.num_workers must be an integer >= 0, got {workers!r}")
     if workers and config.data.source != "world":
@@ -169,8 +171,6 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
             "train.num_workers applies to data.source = 'world' (a folder's clips are decoded "
             "once and kept in memory)"
         )
-    if not 0 <= config.train.crop_focus <= 1:
-        raise InvalidParameter(f"train.crop_focus must be in [0, 1], got {config.train.crop_focus}")
     if config.model.sr and config.task not in SR_TASKS:
         raise InvalidParameter(f"[model.sr] applies to tasks {SR_TASKS}, not {config.task!r}")
     if config.task in SR_TASKS:

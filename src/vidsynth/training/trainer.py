@@ -478,7 +478,6 @@ class Trainer:
             level_features,
             neighbours,
             new_frame_positions,
-            residual_base,
             spatial_condition,
             upscale_pixels,
         )
@@ -492,19 +491,20 @@ class Trainer:
             level = torch.rand(b, generator=generator, device=device) * self.sr.aug_max_level
             if self.config.task == "spatial-sr":
                 low = batch["low"].to(device)
-                crop, k = self.config.train.crop_size, self.sr.factor
-                if crop:  # the bicubic upscale of the whole frame, then the same window of each
+                crop = self.config.train.crop_size
+                # The bicubic upscale of the whole frame: where the detail is, and the base of
+                # a residual model (its latents, as residual_base has them), cropped like the
+                # truth so that crops change nothing inside the window.
+                up = None
+                if crop or self.sr.latent_residual:
                     up = upscale_pixels(low, tuple(video.shape[-2:]))
+                if crop:
                     corners = self._crop_corners((video - up).abs(), generator)
                     video, up = take_crops(video, corners, crop), take_crops(up, corners, crop)
-                    low = take_crops(low, corners, crop, scale=k)
+                    low = take_crops(low, corners, crop, scale=self.sr.factor)
                 target = encode_video(self.vae, video, sample=True, generator=generator)
                 if self.sr.latent_residual:
-                    if crop:
-                        base = encode_video(self.vae, up)
-                    else:
-                        base = residual_base(self.vae, low, tuple(video.shape[-2:]))
-                    target = (target - base) * SPATIAL_RESIDUAL_SCALE
+                    target = (target - encode_video(self.vae, up)) * SPATIAL_RESIDUAL_SCALE
                 cond = spatial_condition(low, tuple(target.shape[-2:]))
                 noise = torch.randn(cond.shape, generator=generator, device=device)
                 cond = augment(cond, level, noise)
