@@ -45,19 +45,30 @@ def tiny_unet_config(**overrides: Any) -> dict[str, Any]:
     return config
 
 
-def tiny_vae_config() -> dict[str, Any]:
-    """Four levels so the spatial factor is 8, like the real VAE; few channels."""
+def tiny_vae_config(levels: int = 4) -> dict[str, Any]:
+    """`levels` levels, so the spatial factor is 2^(levels - 1): 8 by default, like the real
+    VAE (the shapes VAE has 3 levels, a factor of 4); few channels."""
     return {
         "in_channels": 3,
         "out_channels": 3,
-        "down_block_types": ["DownEncoderBlock2D"] * 4,
-        "up_block_types": ["UpDecoderBlock2D"] * 4,
-        "block_out_channels": [8, 16, 16, 16],
+        "down_block_types": ["DownEncoderBlock2D"] * levels,
+        "up_block_types": ["UpDecoderBlock2D"] * levels,
+        "block_out_channels": [8, *[16] * (levels - 1)],
         "layers_per_block": 1,
         "latent_channels": 4,
         "norm_num_groups": 8,
         "sample_size": 64,
     }
+
+
+# The shapes models' training schedule (configs/shapes-*.toml): cosine, zero terminal SNR.
+SHAPES_SCHEDULER: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_schedule": "squaredcos_cap_v2",
+    "rescale_betas_zero_snr": True,
+    "timestep_spacing": "trailing",
+    "clip_sample": False,
+}
 
 
 def perturb_(module: torch.nn.Module, scale: float = 0.02, seed: int = 0) -> torch.nn.Module:

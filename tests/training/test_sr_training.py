@@ -12,28 +12,12 @@ import torch
 
 import vidsynth
 from vidsynth.errors import InvalidParameter
+from vidsynth.testing import SHAPES_SCHEDULER, tiny_vae_config
 from vidsynth.training.checkpoint import CheckpointStore
 from vidsynth.training.config import DataConfig, parse_config, without_new_defaults
 from vidsynth.training.trainer import Trainer, _same_model, train
 
-TINY_VAE = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 3,
-    "up_block_types": ["UpDecoderBlock2D"] * 3,
-    "block_out_channels": [8, 16, 16],
-    "layers_per_block": 1,
-    "latent_channels": 4,
-    "norm_num_groups": 8,
-    "sample_size": 32,
-}
-NOISE = {
-    "num_train_timesteps": 1000,
-    "beta_schedule": "squaredcos_cap_v2",
-    "rescale_betas_zero_snr": True,
-    "timestep_spacing": "trailing",
-    "clip_sample": False,
-}
+TINY_VAE = tiny_vae_config(levels=3)  # a spatial factor of 4, like the shapes VAE
 IN_CHANNELS = {"spatial-sr": 7, "temporal-sr": 12}
 OUT_CHANNELS = {"spatial-sr": 4, "temporal-sr": 3}
 DATA = {
@@ -79,7 +63,7 @@ def sr_config(task, out, vae, *, unet=None, sr=None, data=None, **train):
             "model": {
                 "unet": unet or tiny_unet(task),
                 "vae_path": str(vae) if task == "spatial-sr" else "",  # TSR: pixels
-                "scheduler": NOISE,
+                "scheduler": SHAPES_SCHEDULER,
                 "sr": sr or {},
                 "defaults": {"num_inference_steps": 2, "guidance_scale": 1.0},
             },

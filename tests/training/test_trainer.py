@@ -11,21 +11,12 @@ import pytest
 import torch
 
 from vidsynth.errors import InvalidParameter
+from vidsynth.testing import SHAPES_SCHEDULER, tiny_vae_config
 from vidsynth.training.checkpoint import CheckpointStore
 from vidsynth.training.config import load_config, parse_config
 from vidsynth.training.trainer import Trainer, latent_space_fingerprint, train
 
-TINY_VAE = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 3,
-    "up_block_types": ["UpDecoderBlock2D"] * 3,
-    "block_out_channels": [8, 16, 16],
-    "layers_per_block": 1,
-    "latent_channels": 4,
-    "norm_num_groups": 8,
-    "sample_size": 32,
-}
+TINY_VAE = tiny_vae_config(levels=3)  # a spatial factor of 4, like the shapes VAE
 TINY_UNET = {
     "sample_size": 8,
     "block_out_channels": [16, 32],
@@ -36,13 +27,6 @@ TINY_UNET = {
     "cross_attention_dim": 384,
     "attention_head_dim": 4,
     "prediction_type": "v_prediction",
-}
-NOISE = {
-    "num_train_timesteps": 1000,
-    "beta_schedule": "squaredcos_cap_v2",
-    "rescale_betas_zero_snr": True,
-    "timestep_spacing": "trailing",
-    "clip_sample": False,
 }
 
 
@@ -75,7 +59,7 @@ def t2v_config(out, vae_path, **train):
             "model": {
                 "unet": TINY_UNET,
                 "vae_path": str(vae_path),
-                "scheduler": NOISE,
+                "scheduler": SHAPES_SCHEDULER,
                 "defaults": {"num_inference_steps": 2, "guidance_scale": 3.0},
             },
             "train": {
