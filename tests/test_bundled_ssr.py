@@ -9,7 +9,7 @@ import pytest
 
 from vidsynth.evaluation.metrics import psnr
 from vidsynth.evaluation.super_resolution import bicubic_upscale, eval_scenes
-from vidsynth.pipelines.loading import bundled_model_names, load
+from vidsynth.pipelines.loading import bundled_model_names, bundled_models_dir, load
 from vidsynth.world.judge import judge
 from vidsynth.world.renderer import render
 from vidsynth.world.target import SceneTarget
@@ -31,8 +31,6 @@ def test_bundled_ssr_beats_bicubic_and_keeps_what_the_judge_sees() -> None:
 
 
 def test_bundled_ssr_card_carries_its_figures() -> None:
-    from vidsynth.pipelines.loading import bundled_models_dir
-
     card = (bundled_models_dir() / "shapes-ssr-256" / "README.md").read_text()
     assert "vidsynth train configs/shapes-ssr-256.toml" in card
     assert "PSNR over the best baseline: +" in card and "met ✓" in card
