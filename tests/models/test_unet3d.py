@@ -442,3 +442,39 @@ def test_independent_frames_bypass_the_temporal_layers() -> None:
     for name, param in ours.named_parameters():
         bypassed = any(part in name for part in temporal)
         assert (param.grad is None) == bypassed, name
+
+
+def test_frame_embedding_tells_frames_where_they_are_in_the_clip(tmp_path: Path) -> None:
+    """With ``frame_embedding`` each frame's output depends on its position in the clip (what a
+    direction of travel needs); added to a trained UNet it changes nothing until it trains."""
+    config = tiny_config()
+    plain = _ours(config)
+    sample, t, context = unet_inputs(config, batch=2, frames=4)
+    with torch.no_grad():
+        before = plain(sample, t, context)
+        plain.add_frame_embedding()
+        assert _max_diff(before, plain(sample, t, context)) == 0.0  # zero-initialised
+        with pytest.raises(ValueError, match="already has"):
+            plain.add_frame_embedding()
+
+        ours = _ours(config, frame_embedding=True)  # randomised: the embedding acts
+        forward = ours(sample, t, context)
+        assert _max_diff(forward, ours(sample, t, context, frame_index=torch.arange(4))) == 0.0
+        backward = ours(sample, t, context, frame_index=torch.arange(4).flip(0))
+        assert _max_diff(forward, backward) > 1e-3
+
+        # single frames of joint training: the output depends on the time each was taken at
+        image = sample[:, :, :1]
+        at = lambda k: ours(image, t, context, independent_frames=True, frame_index=k)
+        assert _max_diff(at(torch.tensor([[0], [5]]))[:1], at(torch.tensor([[0], [9]]))[:1]) == 0
+        assert _max_diff(at(torch.tensor([[0], [5]]))[1:], at(torch.tensor([[0], [9]]))[1:]) > 1e-3
+        with pytest.raises(ValueError, match="frame_index must be"):
+            ours(sample, t, context, frame_index=torch.arange(3))
+        with pytest.raises(ValueError, match="no frame_embedding"):
+            _ours(config)(sample, t, context, frame_index=torch.arange(4))
+
+    ours.save_pretrained(tmp_path)
+    loaded = UNet3DModel.from_pretrained(tmp_path)
+    assert loaded.config.frame_embedding
+    with torch.no_grad():
+        assert _max_diff(loaded(sample, t, context), forward) < 1e-6

@@ -67,8 +67,10 @@ def test_single_frames_of_folder_clips(clip_folder):
     """The images of joint image–video training: one frame, somewhere in the clip."""
     config = DataConfig(source="folder", path=str(clip_folder), size=32, num_frames=12)
     clips, frames = FolderClips(config), FolderClips(config, single_frame=True, seed=1)
-    picked = [frames[0]["video"] for _ in range(8)]
+    drawn = [frames[0] for _ in range(8)]
+    picked = [d["video"] for d in drawn]
     assert picked[0].shape == (3, 1, 32, 32)
+    assert all(0 <= d["frame"] < 12 for d in drawn)  # its time in a training window
     whole = clips._decode(0)
     for frame in picked:  # each is one of the clip's frames
         assert min((whole[:, k] - frame[:, 0]).abs().max() for k in range(whole.shape[1])) == 0
@@ -83,8 +85,10 @@ def test_world_single_frames_come_from_their_own_stream():
     assert frames.sample(0)["video"].shape == (3, 1, 32, 32)
     assert clips.sample(0)["caption"] != frames.sample(0)["caption"]
     same = WorldClips(config, seed=3, single_frame=True)  # stream 0: frames of the same clips
-    clip, frame = clips.sample(2)["video"], same.sample(2)["video"]
-    assert any(torch.equal(clip[:, k], frame[:, 0]) for k in range(4))
+    for i in range(6):  # each frame is the one at the time it says (for a frame embedding)
+        clip, frame = clips.sample(i)["video"], same.sample(i)
+        assert torch.equal(clip[:, frame["frame"]], frame["video"][:, 0])
+    assert len({same.sample(i)["frame"] for i in range(12)}) > 1
 
 
 def test_folder_clip_content_matches_the_render(clip_folder):

@@ -373,3 +373,36 @@ def test_t2v_resumes_on_a_decoder_finetuned_vae_only(tmp_path, trained_vae, deco
 def test_freeze_encoder_is_for_vaes_only(tmp_path, trained_vae):
     with pytest.raises(InvalidParameter, match="freeze_encoder"):
         Trainer(t2v_config(tmp_path / "t", trained_vae, freeze_encoder=True))
+
+
+def test_finetuning_adds_a_frame_embedding_to_a_trained_model(tmp_path, trained_vae):
+    """model.init_from with model.unet.frame_embedding: the exported model's UNet gains a
+    zero-initialised frame embedding and trains it in fp32 (exports are fp16) on clips and on
+    single frames at their times; the result exports and generates."""
+    from vidsynth.pipelines.loading import load
+
+    base = Trainer(t2v_config(tmp_path / "base", trained_vae, sample_every=0)).train()
+    assert base.exported is not None
+    config = t2v_config(tmp_path / "ft", trained_vae, sample_every=0, image_batch_size=2)
+    config.model.init_from = str(base.exported)
+    config.model.unet = {**config.model.unet, "frame_embedding": True}
+    trainer = Trainer(config)
+    unet = trainer.unwrapped
+    assert unet.config.frame_embedding and unet.dtype == torch.float32
+    assert not unet.frame_embedding.mlp.linear_2.weight.any()
+    result = trainer.train()
+    assert unet.frame_embedding.mlp.linear_2.weight.abs().max() > 0  # it learned something
+    pipe = load(result.exported)
+    assert pipe.unet.config.frame_embedding
+    clip = pipe("a red circle moving right", seed=0, num_inference_steps=2)
+    assert clip.frames.shape == (4, 32, 32, 3)
+
+    from vidsynth.training.model_card import write_model_card
+
+    report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
+    card = write_model_card(result.exported, report, title="tiny").read_text()
+    assert "Frame embedding" in card
+    runs = [line for line in card.splitlines() if line.startswith(("- UNet:", "- UNet,"))]
+    base_line, tuned_line = runs
+    assert base_line.startswith("- UNet: ") and "— 4 steps" in base_line
+    assert tuned_line.startswith("- UNet, fine-tuned from it: ")

@@ -67,3 +67,27 @@ class TimestepMLP(nn.Module):
                 raise ValueError("timestep_cond given but the config has no time_cond_proj_dim")
             features = features + self.cond_proj(cond)
         return self.linear_2(self.act(self.linear_1(features)))
+
+
+class FrameEmbedding(nn.Module):
+    """Embedding of a frame's position in its clip, to add to the timestep embedding.
+
+    Sinusoidal features of the frame index through a ``TimestepMLP`` whose last layer starts
+    at zero: a trained UNet that gains it samples exactly as before until it is fine-tuned.
+    Frame indices are small, so the features use a short maximum period (100 frames) to keep
+    neighbouring frames apart.
+    """
+
+    MAX_PERIOD = 100.0
+
+    def __init__(self, in_dim: int, embed_dim: int, act_fn: str = "silu") -> None:
+        super().__init__()
+        self.in_dim = in_dim
+        self.mlp = TimestepMLP(in_dim, embed_dim, act_fn)
+        nn.init.zeros_(self.mlp.linear_2.weight)
+        nn.init.zeros_(self.mlp.linear_2.bias)
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        """(N,) frame indices → (N, embed_dim) in the MLP's dtype."""
+        features = timestep_features(index, self.in_dim, max_period=self.MAX_PERIOD)
+        return self.mlp(features.to(self.mlp.linear_1.weight.dtype))

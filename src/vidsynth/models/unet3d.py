@@ -37,7 +37,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vidsynth.models.embeddings import TimestepMLP, timestep_features
+from vidsynth.models.embeddings import FrameEmbedding, TimestepMLP, timestep_features
 from vidsynth.models.transformers import TemporalTransformer
 from vidsynth.models.unet_blocks import (
     DOWN_BLOCK_TYPES,
@@ -64,7 +64,8 @@ class UNet3DConfig:
     names, the *size* of each attention head in the down/mid/up stages: a stage with C channels
     gets ``C // n`` heads. The temporal transformer after ``conv_in`` uses 8 heads of
     ``attention_head_dim`` channels. ``prediction_type`` is ours ("epsilon" or "v_prediction");
-    diffusers ignores it.
+    diffusers ignores it, and so it does ``frame_embedding`` (ours: each frame's position in the
+    clip is embedded and added to its timestep embedding; ModelScope has no such input).
     """
 
     sample_size: int | None = None
@@ -94,6 +95,7 @@ class UNet3DConfig:
     num_attention_heads: int | tuple[int, ...] | None = None
     time_cond_proj_dim: int | None = None
     prediction_type: str = "epsilon"
+    frame_embedding: bool = False
 
     _TUPLE_FIELDS: ClassVar[tuple[str, ...]] = (
         "down_block_types",
@@ -186,6 +188,11 @@ class UNet3DModel(nn.Module):
 
         self.conv_in = nn.Conv2d(config.in_channels, ch[0], 3, padding=1)
         self.time_embedding = TimestepMLP(ch[0], temb, act, cond_dim=config.time_cond_proj_dim)
+        # Temporal attention is blind to frame order and temporal convs see one neighbour on
+        # each side, so without this a frame cannot tell where in the clip it is: a prompt's
+        # direction of travel has nothing to act on at high noise, where the trajectory is
+        # laid out. Zero-initialised, so adding it to a trained model changes nothing at first.
+        self.frame_embedding = FrameEmbedding(ch[0], temb, act) if config.frame_embedding else None
         self.transformer_in = TemporalTransformer(
             ch[0], 8, config.attention_head_dim, groups=groups
         )
@@ -247,6 +254,18 @@ class UNet3DModel(nn.Module):
         """Total number of parameter elements."""
         return sum(p.numel() for p in self.parameters())
 
+    def add_frame_embedding(self) -> None:
+        """Give a UNet without one a frame embedding (``config.frame_embedding``) to fine-tune.
+
+        Its last layer starts at zero, so the model's outputs are unchanged until it trains.
+        """
+        if self.frame_embedding is not None:
+            raise ValueError("this UNet already has a frame embedding")
+        ch = self.config.block_out_channels[0]
+        embedding = FrameEmbedding(ch, self.config.time_embed_dim, self.config.act_fn)
+        self.frame_embedding = embedding.to(device=self.device, dtype=self.dtype)
+        self.config.frame_embedding = True
+
     def enable_gradient_checkpointing(self, enabled: bool = True) -> None:
         """Recompute each resnet/transformer layer in backward instead of storing activations.
 
@@ -270,6 +289,7 @@ class UNet3DModel(nn.Module):
         added_emb: torch.Tensor | None = None,
         timestep_cond: torch.Tensor | None = None,
         independent_frames: bool = False,
+        frame_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the model output (noise or v, per ``config.prediction_type``).
 
@@ -294,6 +314,9 @@ class UNet3DModel(nn.Module):
                 This is how image–text pairs join video training (Ho et al. 2022, "Video
                 Diffusion Models" §3.1; Imagen Video): the spatial layers learn from far more
                 distinct scenes per step, and the temporal layers only from real videos.
+            frame_index: (B, F) or (F,) position of each frame in its clip, for configs with
+                ``frame_embedding`` (default 0, 1, ..., F-1); single frames of joint image–video
+                training pass the time they were taken at.
 
         Returns:
             (B, out_channels, F, H, W).
@@ -328,6 +351,10 @@ class UNet3DModel(nn.Module):
         if added_emb is not None:
             emb = emb + added_emb.to(dtype)
         emb = emb.repeat_interleave(f, dim=0)  # per folded frame, (B*F, T)
+        if self.frame_embedding is not None:
+            emb = emb + self.frame_embedding(_frame_positions(frame_index, b, f, sample.device))
+        elif frame_index is not None:
+            raise ValueError("frame_index given but the config has no frame_embedding")
 
         context = encoder_hidden_states
         if extra_context is not None:
@@ -466,6 +493,21 @@ class UNet3DModel(nn.Module):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _frame_positions(
+    index: torch.Tensor | None, batch: int, num_frames: int, device: torch.device
+) -> torch.Tensor:
+    """Frame positions folded like the frames, (B*F,); 0..F-1 for every clip by default."""
+    if index is None:
+        return torch.arange(num_frames, device=device).repeat(batch)
+    index = torch.as_tensor(index, device=device)
+    if index.shape not in ((num_frames,), (batch, num_frames)):
+        raise ValueError(
+            f"frame_index must be ({num_frames},) or ({batch}, {num_frames}), got "
+            f"{tuple(index.shape)}"
+        )
+    return index.expand(batch, num_frames).reshape(-1)
 
 
 def _fold_frames(t: torch.Tensor, num_frames: int) -> torch.Tensor:

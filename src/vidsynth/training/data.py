@@ -88,6 +88,8 @@ class WorldClips(Dataset):
         else:
             frames = render(scene, size, num_frames, fps)
         sample = {"video": to_tensor(frames), "caption": caption}
+        if self.single_frame:
+            sample["frame"] = k  # its time in the clip, for a UNet with a frame embedding
         if self.low_size is not None:
             low = render(scene, self.low_size, self.config.num_frames, self.config.fps)
             sample["low"] = to_tensor(low)
@@ -169,7 +171,7 @@ class FolderClips(Dataset):
     ):
         self.config = config
         self.low_size = low_size  # also return the clip resized to this side, as "low"
-        self.single_frame = single_frame  # one random frame (3, 1, H, W) instead of a window
+        self.single_frame = single_frame  # one random frame (3, 1, H, W) of a window
         self.items = read_metadata(Path(config.path))
         self.rng = np.random.default_rng(seed)
         self._decode = lru_cache(maxsize=512)(self._decode_uncached)
@@ -189,8 +191,7 @@ class FolderClips(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, object]:
         video = self._decode(index)
-        n = 1 if self.single_frame else self.config.num_frames
-        f = video.shape[1]
+        n, f = self.config.num_frames, video.shape[1]
         if f >= n:
             start = int(self.rng.integers(0, f - n + 1))
             video = video[:, start : start + n]
@@ -198,6 +199,9 @@ class FolderClips(Dataset):
             pad = video[:, -1:].expand(-1, n - f, -1, -1)
             video = torch.cat([video, pad], dim=1)
         sample = {"video": video, "caption": self.items[index][1]}
+        if self.single_frame:  # one frame of the training window, and its time in it
+            k = int(self.rng.integers(0, n))
+            sample["video"], sample["frame"] = video[:, k : k + 1], k
         if self.low_size is not None:
             flat = video.permute(1, 0, 2, 3)  # anti-aliased bicubic, as fit_clip shrinks
             low = F.interpolate(flat, size=(self.low_size,) * 2, mode="bicubic", antialias=True)

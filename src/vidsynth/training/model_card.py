@@ -48,6 +48,14 @@ def _training_lines(name: str, record: dict[str, Any]) -> list[str]:
     ]
 
 
+def _unet_lines(record: dict[str, Any]) -> list[str]:
+    """The UNet's runs, first to last: a fine-tune (model.init_from) records the run it
+    started from."""
+    if "init" not in record:
+        return _training_lines("UNet", record)
+    return _unet_lines(record["init"]) + _training_lines("UNet, fine-tuned from it", record)
+
+
 def _vae_lines(record: dict[str, Any] | None) -> list[str]:
     """The VAE's runs, first to last: a fine-tuned VAE records the run it started from."""
     if record is None:
@@ -59,6 +67,16 @@ def _vae_lines(record: dict[str, Any] | None) -> list[str]:
         else "VAE"
     )
     return lines + _training_lines(name, record)
+
+
+def _frame_embedding_line(folder: Path) -> list[str]:
+    unet_config = folder / "unet" / "config.json"
+    if not unet_config.is_file() or not json.loads(unet_config.read_text()).get("frame_embedding"):
+        return []
+    return [
+        "- Frame embedding (vidsynth's addition to the ModelScope UNet): each frame's position in",
+        "  the clip is added to its timestep embedding, so a prompt's direction of travel can act.",
+    ]
 
 
 def write_model_card(
@@ -90,11 +108,12 @@ def write_model_card(
         f"- Text encoder: {encoder}, frozen, token-level states.",
         "- UNet3D (ModelScope architecture at toy width), v-prediction, zero-terminal-SNR cosine",
         "  schedule; VAE: diffusers AutoencoderKL, ×4 spatial compression, 4 latent channels.",
+        *_frame_embedding_line(folder),
         f"- Sampling defaults: {json.dumps(defaults)}",
         "",
         "## How it was made",
         *_vae_lines(record.get("vae")),
-        *_training_lines("UNet", record),
+        *_unet_lines(record),
         f"- Hardware: {hardware}.",
         "",
         "## Evaluation",

@@ -64,13 +64,15 @@ def diffusion_loss(
     concat: torch.Tensor | None = None,
     timestep_cond: torch.Tensor | None = None,
     independent_frames: bool = False,
+    frame_index: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Denoising loss on clean latents (B, C, F, h, w), in the parameterisation the UNet's
     config names. Imagen Video uses v = alpha_t eps - sigma_t x0 (Salimans & Ho 2022, eq. 7);
     it avoids the colour shift of eps-prediction at high noise. `snr_gamma` > 0 weights the
     timesteps by Min-SNR-γ; 0 leaves them uniform. `concat` and `timestep_cond` go to the
     UNet as they are (a super-resolution stage's conditioning and augmentation level), and so
-    does `independent_frames` (the batch holds single images: temporal layers bypassed)."""
+    do `independent_frames` (the batch holds single images: temporal layers bypassed) and
+    `frame_index` (each image's time in its clip, for a UNet with a frame embedding)."""
     b = latents.shape[0]
     device = latents.device
     noise = torch.randn(latents.shape, generator=generator, device=device, dtype=latents.dtype)
@@ -87,6 +89,7 @@ def diffusion_loss(
         concat=concat,
         timestep_cond=timestep_cond,
         independent_frames=independent_frames,
+        frame_index=frame_index,
     )
     per_sample = (pred.float() - target.float()).square().flatten(1).mean(1)
     mse = per_sample.mean()

@@ -302,7 +302,10 @@ class Trainer:
 
         if mc.init_from:  # fine-tuning a whole model folder
             base = Path(mc.init_from)
-            unet = UNet3DModel.from_pretrained(base / "unet")
+            # fp32 master weights: exported models are stored in fp16
+            unet = UNet3DModel.from_pretrained(base / "unet", dtype=torch.float32)
+            if mc.unet.get("frame_embedding") and not unet.config.frame_embedding:
+                unet.add_frame_embedding()  # zero-initialised: starts as the model it was
             vae_folder = base / "vae"
             self.noise_config = json.loads(
                 (base / "scheduler" / "scheduler_config.json").read_text()
@@ -458,7 +461,14 @@ class Trainer:
             generator=generator,
             snr_gamma=self.config.train.snr_gamma,
             independent_frames=images,
+            frame_index=self._frame_index(batch) if images else None,
         )
+
+    def _frame_index(self, batch: dict) -> torch.Tensor | None:
+        """Single frames' times in their clips (B, 1), for a UNet with a frame embedding."""
+        if not self.unwrapped.config.frame_embedding:
+            return None
+        return torch.as_tensor(batch["frame"], device=self.device).reshape(-1, 1)
 
     def sr_loss(
         self, batch: dict, video: torch.Tensor, generator: torch.Generator
