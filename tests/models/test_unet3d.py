@@ -478,3 +478,35 @@ def test_frame_embedding_tells_frames_where_they_are_in_the_clip(tmp_path: Path)
     assert loaded.config.frame_embedding
     with torch.no_grad():
         assert _max_diff(loaded(sample, t, context), forward) < 1e-6
+
+
+def test_frame_embedding_can_see_the_prompt() -> None:
+    """``frame_embedding_text``: the frame embedding also gets the mean of the prompt's token
+    states (padding, all zero, left out), so a frame's place in time can meet the words for
+    its motion; it needs ``frame_embedding`` and starts at zero when added to a trained UNet."""
+    from vidsynth.models.unet3d import _pooled_text
+
+    states = torch.randn(2, 3, 8)
+    padded = torch.cat([states, torch.zeros(2, 4, 8)], dim=1)
+    assert torch.allclose(_pooled_text(padded), states.mean(1), atol=1e-6)
+
+    config = tiny_config()
+    ours = _ours(config, frame_embedding=True, frame_embedding_text=True)
+    index = torch.arange(4)
+    dim = config["cross_attention_dim"]
+    text_a, text_b = torch.randn(2, dim), torch.randn(2, dim)
+    with torch.no_grad():
+        emb_a = ours.frame_embedding(index.repeat(2), text_a.repeat_interleave(4, 0))
+        emb_b = ours.frame_embedding(index.repeat(2), text_b.repeat_interleave(4, 0))
+    assert ours.frame_embedding.mlp.cond_proj.in_features == config["cross_attention_dim"]
+    assert _max_diff(emb_a, emb_b) > 1e-3
+    with pytest.raises(ValueError, match="needs frame_embedding"):
+        _ours(config, frame_embedding_text=True)
+
+    plain = _ours(config)
+    sample, t, context = unet_inputs(config, frames=4)
+    with torch.no_grad():
+        before = plain(sample, t, context)
+        plain.add_frame_embedding(text=True)
+        assert plain.config.frame_embedding_text
+        assert _max_diff(before, plain(sample, t, context)) == 0.0

@@ -385,10 +385,11 @@ def test_finetuning_adds_a_frame_embedding_to_a_trained_model(tmp_path, trained_
     assert base.exported is not None
     config = t2v_config(tmp_path / "ft", trained_vae, sample_every=0, image_batch_size=2)
     config.model.init_from = str(base.exported)
-    config.model.unet = {**config.model.unet, "frame_embedding": True}
+    config.model.unet = {**config.model.unet, "frame_embedding": True, "frame_embedding_text": True}
     trainer = Trainer(config)
     unet = trainer.unwrapped
-    assert unet.config.frame_embedding and unet.dtype == torch.float32
+    assert unet.config.frame_embedding and unet.config.frame_embedding_text
+    assert unet.dtype == torch.float32
     assert not unet.frame_embedding.mlp.linear_2.weight.any()
     result = trainer.train()
     assert unet.frame_embedding.mlp.linear_2.weight.abs().max() > 0  # it learned something

@@ -72,22 +72,25 @@ class TimestepMLP(nn.Module):
 class FrameEmbedding(nn.Module):
     """Embedding of a frame's position in its clip, to add to the timestep embedding.
 
-    Sinusoidal features of the frame index through a ``TimestepMLP`` whose last layer starts
-    at zero: a trained UNet that gains it samples exactly as before until it is fine-tuned.
-    Frame indices are small, so the features use a short maximum period (100 frames) to keep
-    neighbouring frames apart.
+    Sinusoidal features of the frame index (and, with `text_dim`, the pooled prompt beside them)
+    through a ``TimestepMLP`` whose last layer starts at zero: a trained UNet that gains it
+    samples exactly as before until it is fine-tuned. With the prompt in the same MLP, where an
+    object is at a given time can follow the words for its motion directly. Frame indices are
+    small, so the features use a short maximum period (100 frames) to keep neighbours apart.
     """
 
     MAX_PERIOD = 100.0
 
-    def __init__(self, in_dim: int, embed_dim: int, act_fn: str = "silu") -> None:
+    def __init__(
+        self, in_dim: int, embed_dim: int, act_fn: str = "silu", text_dim: int | None = None
+    ) -> None:
         super().__init__()
         self.in_dim = in_dim
-        self.mlp = TimestepMLP(in_dim, embed_dim, act_fn)
+        self.mlp = TimestepMLP(in_dim, embed_dim, act_fn, cond_dim=text_dim)
         nn.init.zeros_(self.mlp.linear_2.weight)
         nn.init.zeros_(self.mlp.linear_2.bias)
 
-    def forward(self, index: torch.Tensor) -> torch.Tensor:
-        """(N,) frame indices → (N, embed_dim) in the MLP's dtype."""
+    def forward(self, index: torch.Tensor, text: torch.Tensor | None = None) -> torch.Tensor:
+        """(N,) frame indices [and (N, text_dim) pooled prompts] → (N, embed_dim)."""
         features = timestep_features(index, self.in_dim, max_period=self.MAX_PERIOD)
-        return self.mlp(features.to(self.mlp.linear_1.weight.dtype))
+        return self.mlp(features.to(self.mlp.linear_1.weight.dtype), text)

@@ -65,7 +65,8 @@ class UNet3DConfig:
     gets ``C // n`` heads. The temporal transformer after ``conv_in`` uses 8 heads of
     ``attention_head_dim`` channels. ``prediction_type`` is ours ("epsilon" or "v_prediction");
     diffusers ignores it, and so it does ``frame_embedding`` (ours: each frame's position in the
-    clip is embedded and added to its timestep embedding; ModelScope has no such input).
+    clip is embedded and added to its timestep embedding; ModelScope has no such input) and
+    ``frame_embedding_text`` (that embedding also sees the mean of the prompt's token states).
     """
 
     sample_size: int | None = None
@@ -96,6 +97,7 @@ class UNet3DConfig:
     time_cond_proj_dim: int | None = None
     prediction_type: str = "epsilon"
     frame_embedding: bool = False
+    frame_embedding_text: bool = False
 
     _TUPLE_FIELDS: ClassVar[tuple[str, ...]] = (
         "down_block_types",
@@ -132,6 +134,8 @@ class UNet3DConfig:
                 "attention_head_dim must be an int: it also sizes the heads of transformer_in "
                 "(per-stage values go in num_attention_heads)"
             )
+        if self.frame_embedding_text and not self.frame_embedding:
+            raise ValueError("frame_embedding_text needs frame_embedding")
         if self.layers_per_block < 1:
             raise ValueError(f"layers_per_block must be >= 1, got {self.layers_per_block}")
         self.stage_head_dims()  # validates num_attention_heads
@@ -192,7 +196,11 @@ class UNet3DModel(nn.Module):
         # each side, so without this a frame cannot tell where in the clip it is: a prompt's
         # direction of travel has nothing to act on at high noise, where the trajectory is
         # laid out. Zero-initialised, so adding it to a trained model changes nothing at first.
-        self.frame_embedding = FrameEmbedding(ch[0], temb, act) if config.frame_embedding else None
+        self.frame_embedding = (
+            FrameEmbedding(ch[0], temb, act, text_dim=self._frame_text_dim())
+            if config.frame_embedding
+            else None
+        )
         self.transformer_in = TemporalTransformer(
             ch[0], 8, config.attention_head_dim, groups=groups
         )
@@ -254,17 +262,23 @@ class UNet3DModel(nn.Module):
         """Total number of parameter elements."""
         return sum(p.numel() for p in self.parameters())
 
-    def add_frame_embedding(self) -> None:
-        """Give a UNet without one a frame embedding (``config.frame_embedding``) to fine-tune.
+    def _frame_text_dim(self) -> int | None:
+        return self.config.cross_attention_dim if self.config.frame_embedding_text else None
+
+    def add_frame_embedding(self, *, text: bool = False) -> None:
+        """Give a UNet without one a frame embedding (``config.frame_embedding``, and with
+        `text` ``frame_embedding_text``) to fine-tune.
 
         Its last layer starts at zero, so the model's outputs are unchanged until it trains.
         """
         if self.frame_embedding is not None:
             raise ValueError("this UNet already has a frame embedding")
+        self.config.frame_embedding, self.config.frame_embedding_text = True, text
         ch = self.config.block_out_channels[0]
-        embedding = FrameEmbedding(ch, self.config.time_embed_dim, self.config.act_fn)
+        embedding = FrameEmbedding(
+            ch, self.config.time_embed_dim, self.config.act_fn, text_dim=self._frame_text_dim()
+        )
         self.frame_embedding = embedding.to(device=self.device, dtype=self.dtype)
-        self.config.frame_embedding = True
 
     def enable_gradient_checkpointing(self, enabled: bool = True) -> None:
         """Recompute each resnet/transformer layer in backward instead of storing activations.
@@ -352,7 +366,11 @@ class UNet3DModel(nn.Module):
             emb = emb + added_emb.to(dtype)
         emb = emb.repeat_interleave(f, dim=0)  # per folded frame, (B*F, T)
         if self.frame_embedding is not None:
-            emb = emb + self.frame_embedding(_frame_positions(frame_index, b, f, sample.device))
+            text = None
+            if self.config.frame_embedding_text:
+                text = _pooled_text(encoder_hidden_states).to(dtype).repeat_interleave(f, dim=0)
+            positions = _frame_positions(frame_index, b, f, sample.device)
+            emb = emb + self.frame_embedding(positions, text)
         elif frame_index is not None:
             raise ValueError("frame_index given but the config has no frame_embedding")
 
@@ -493,6 +511,13 @@ class UNet3DModel(nn.Module):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _pooled_text(states: torch.Tensor) -> torch.Tensor:
+    """Mean of the token states (B, L, D) → (B, D), over the tokens that are not all zero
+    (vidsynth's text encoder zeroes the padding)."""
+    real = (states != 0).any(dim=-1, keepdim=True).to(states.dtype)
+    return (states * real).sum(1) / real.sum(1).clamp(min=1)
 
 
 def _frame_positions(

@@ -305,7 +305,8 @@ class Trainer:
             # fp32 master weights: exported models are stored in fp16
             unet = UNet3DModel.from_pretrained(base / "unet", dtype=torch.float32)
             if mc.unet.get("frame_embedding") and not unet.config.frame_embedding:
-                unet.add_frame_embedding()  # zero-initialised: starts as the model it was
+                # zero-initialised: starts as the model it was
+                unet.add_frame_embedding(text=bool(mc.unet.get("frame_embedding_text")))
             vae_folder = base / "vae"
             self.noise_config = json.loads(
                 (base / "scheduler" / "scheduler_config.json").read_text()
