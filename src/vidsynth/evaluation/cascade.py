@@ -18,7 +18,12 @@ import torch
 
 from vidsynth.evaluation.prompts import KINDS, EvalPrompt
 from vidsynth.evaluation.super_resolution import at_base_rate
-from vidsynth.evaluation.text_to_video import EvalReport, record, select_prompts
+from vidsynth.evaluation.text_to_video import (
+    EvalReport,
+    motion_confusion,
+    record,
+    select_prompts,
+)
 from vidsynth.pipelines.cascade import Cascade, peak_rss_mib, run_cascade
 
 
@@ -88,6 +93,7 @@ def evaluate_cascade(
             "torch_threads": torch.get_num_threads(),
         },
         failures=failures,
+        motion_confusion=motion_confusion(results),
     )
 
 

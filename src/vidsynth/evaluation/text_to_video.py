@@ -23,6 +23,9 @@ class EvalReport:
     seconds_per_video: float
     settings: dict[str, Any] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    # per kind, "target→detected" motion counts ("-": no object found): which motions a model
+    # gets and what it makes of the others, which one accuracy figure hides
+    motion_confusion: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def table(self) -> str:
         head = f"{'kind':<12} {'n':>4} " + " ".join(f"{a:>10}" for a in ATTRIBUTES)
@@ -33,6 +36,9 @@ class EvalReport:
             rows.append(
                 f"{kind:<12} {self.counts[kind]:>4} {cells} {100 * acc['all_correct']:>7.1f}%"
             )
+        for kind, counts in self.motion_confusion.items():
+            cells = ", ".join(f"{pair} {n}" for pair, n in sorted(counts.items()))
+            rows.append(f"motion, {kind} (target→detected): {cells}")
         rows.append(f"seconds per video: {self.seconds_per_video:.2f}")
         return "\n".join(rows)
 
@@ -43,6 +49,7 @@ class EvalReport:
             "seconds_per_video": self.seconds_per_video,
             "settings": self.settings,
             "failures": self.failures,
+            "motion_confusion": self.motion_confusion,
         }
 
 
@@ -68,6 +75,17 @@ def record(
                 "accuracy": verdict.accuracy,
             }
         )
+
+
+def motion_confusion(results: dict[str, list]) -> dict[str, dict[str, int]]:
+    """Per kind, "target→detected" counts of the judge's motion verdicts."""
+    from vidsynth.world.judge import confusion
+
+    return {
+        kind: {f"{want}→{got}": n for (want, got), n in confusion(verdicts, "motion").items()}
+        for kind, verdicts in results.items()
+        if verdicts
+    }
 
 
 def evaluate(
@@ -106,4 +124,5 @@ def evaluate(
             **generate_kwargs,
         },
         failures=failures,
+        motion_confusion=motion_confusion(results),
     )
