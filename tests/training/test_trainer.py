@@ -380,6 +380,7 @@ def test_finetuning_adds_a_frame_embedding_to_a_trained_model(tmp_path, trained_
     zero-initialised frame embedding and trains it in fp32 (exports are fp16) on clips and on
     single frames at their times; the result exports and generates."""
     from vidsynth.pipelines.loading import load
+    from vidsynth.training.model_card import write_model_card
 
     base = Trainer(t2v_config(tmp_path / "base", trained_vae, sample_every=0)).train()
     assert base.exported is not None
@@ -397,8 +398,6 @@ def test_finetuning_adds_a_frame_embedding_to_a_trained_model(tmp_path, trained_
     assert pipe.unet.config.frame_embedding
     clip = pipe("a red circle moving right", seed=0, num_inference_steps=2)
     assert clip.frames.shape == (4, 32, 32, 3)
-
-    from vidsynth.training.model_card import write_model_card
 
     report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
     card = write_model_card(result.exported, report, title="tiny").read_text()

@@ -72,11 +72,12 @@ class TimestepMLP(nn.Module):
 class FrameEmbedding(nn.Module):
     """Embedding of a frame's position in its clip, to add to the timestep embedding.
 
-    Sinusoidal features of the frame index (and, with `text_dim`, the pooled prompt beside them)
-    through a ``TimestepMLP`` whose last layer starts at zero: a trained UNet that gains it
-    samples exactly as before until it is fine-tuned. With the prompt in the same MLP, where an
-    object is at a given time can follow the words for its motion directly. Frame indices are
-    small, so the features use a short maximum period (100 frames) to keep neighbours apart.
+    Sinusoidal features of the frame index (with `text_dim`, plus a projection of the pooled
+    prompt, the MLP's ``cond_proj``) through a ``TimestepMLP`` whose last layer starts at zero:
+    a trained UNet that gains it samples exactly as before until it is fine-tuned. With the
+    prompt in the same MLP, where an object is at a given time can follow the words for its
+    motion directly. Frame indices are small, so the features use a short maximum period
+    (100 frames) to keep neighbours apart.
     """
 
     MAX_PERIOD = 100.0

@@ -70,12 +70,14 @@ def _vae_lines(record: dict[str, Any] | None) -> list[str]:
 
 
 def _frame_embedding_line(folder: Path) -> list[str]:
-    unet_config = folder / "unet" / "config.json"
-    if not unet_config.is_file() or not json.loads(unet_config.read_text()).get("frame_embedding"):
+    path = folder / "unet" / "config.json"
+    config = json.loads(path.read_text()) if path.is_file() else {}
+    if not config.get("frame_embedding"):
         return []
+    sees = ", together with the pooled prompt," if config.get("frame_embedding_text") else ""
     return [
         "- Frame embedding (vidsynth's addition to the ModelScope UNet): each frame's position in",
-        "  the clip is added to its timestep embedding, so a prompt's direction of travel can act.",
+        f"  the clip{sees} is embedded and added to its timestep embedding.",
     ]
 
 
