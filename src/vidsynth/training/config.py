@@ -64,6 +64,9 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto: bf16 on GPUs that support it, else none
     cfg_dropout: float = 0.1  # share of captions replaced by "" (classifier-free guidance)
     snr_gamma: float = 0.0  # Min-SNR-γ loss weighting (text-to-video); 0 = uniform
+    # > 1 draws noisier training timesteps more often (SD3's shift; 1 = uniform), where
+    # layout and motion are decided.
+    timestep_shift: float = 1.0
     # Text-to-video only: each step also trains on this many single frames, each from its
     # own clip, with the temporal layers bypassed (joint image–video training). Frames cost
     # ~1/num_frames of a clip and teach appearance (for the world: shape, colour, background).
@@ -156,6 +159,9 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
                 f"train.crop_size must be an integer in [1, data.size={config.data.size}] "
                 f"(or 0 for whole frames), got {crop!r}"
             )
+    shift = tc.timestep_shift
+    if isinstance(shift, bool) or not isinstance(shift, int | float) or not shift > 0:
+        raise InvalidParameter(f"train.timestep_shift must be a number > 0, got {shift!r}")
     if not 0 <= tc.crop_focus <= 1:
         raise InvalidParameter(f"train.crop_focus must be in [0, 1], got {tc.crop_focus}")
     if not 0 <= tc.lr_decay_steps <= tc.steps or not 0 <= tc.lr_final <= 1:

@@ -53,6 +53,24 @@ def min_snr_weight(
     return clamped / snr.clamp_min(1e-8)
 
 
+def sample_timesteps(
+    num_train_timesteps: int,
+    batch: int,
+    shift: float = 1.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Training timesteps, uniform for `shift` = 1; `shift` > 1 draws noisier ones more often.
+
+    u ~ U[0, 1) is mapped to shift·u / (1 + (shift − 1)·u), the timestep shift of SD3
+    (Esser et al. 2024, eq. 23). A clip's layout and its motion are decided at the highest
+    noise levels, where a uniform draw spends few samples.
+    """
+    u = torch.rand(batch, generator=generator, device=device)
+    frac = shift * u / (1 + (shift - 1) * u)
+    return (frac * num_train_timesteps).long().clamp(max=num_train_timesteps - 1)
+
+
 def diffusion_loss(
     unet: UNet3DModel,
     scheduler: DDPMScheduler,
@@ -61,6 +79,7 @@ def diffusion_loss(
     *,
     generator: torch.Generator | None = None,
     snr_gamma: float = 0.0,
+    timestep_shift: float = 1.0,
     concat: torch.Tensor | None = None,
     timestep_cond: torch.Tensor | None = None,
     independent_frames: bool = False,
@@ -69,16 +88,22 @@ def diffusion_loss(
     """Denoising loss on clean latents (B, C, F, h, w), in the parameterisation the UNet's
     config names. Imagen Video uses v = alpha_t eps - sigma_t x0 (Salimans & Ho 2022, eq. 7);
     it avoids the colour shift of eps-prediction at high noise. `snr_gamma` > 0 weights the
-    timesteps by Min-SNR-γ; 0 leaves them uniform. `concat` and `timestep_cond` go to the
+    timesteps by Min-SNR-γ; 0 leaves them uniform. `timestep_shift` > 1 draws the noisier
+    timesteps more often (`sample_timesteps`). `concat` and `timestep_cond` go to the
     UNet as they are (a super-resolution stage's conditioning and augmentation level), and so
     do `independent_frames` (the batch holds single images: temporal layers bypassed) and
     `frame_index` (each image's time in its clip, for a UNet with a frame embedding)."""
     b = latents.shape[0]
     device = latents.device
     noise = torch.randn(latents.shape, generator=generator, device=device, dtype=latents.dtype)
-    t = torch.randint(
-        0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=device
-    )
+    if timestep_shift == 1.0:  # the plain draw, so that runs from before the option replay
+        t = torch.randint(
+            0, scheduler.config.num_train_timesteps, (b,), generator=generator, device=device
+        )
+    else:
+        t = sample_timesteps(
+            scheduler.config.num_train_timesteps, b, timestep_shift, generator, device
+        )
     noisy = scheduler.add_noise(latents, noise, t)
     prediction = unet.config.prediction_type
     target = scheduler.get_velocity(latents, noise, t) if prediction == "v_prediction" else noise

@@ -461,6 +461,7 @@ class Trainer:
             context,
             generator=generator,
             snr_gamma=self.config.train.snr_gamma,
+            timestep_shift=self.config.train.timestep_shift,
             independent_frames=images,
             frame_index=self._frame_index(batch) if images else None,
         )
