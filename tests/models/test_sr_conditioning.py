@@ -69,12 +69,16 @@ def test_temporal_interpolation_inputs() -> None:
     inter = interpolation(known, 2)
     assert new_frame_positions(4, 2) == [1, 3, 5, 7]
     assert inter.prev.shape == (1, 3, 4, 16, 16)
-    assert torch.equal(inter.prev, known) and torch.equal(inter.next[:, :, :3], known[:, :, 1:])
-    assert inter.weight.flatten().tolist() == [0.5] * 4
-    assert inter.has_next.flatten().tolist() == [1, 1, 1, 0]  # the last one extrapolates
+    assert torch.equal(inter.prev[:, :, :3], known[:, :, :3])
+    assert torch.equal(inter.next[:, :, :3], known[:, :, 1:])
+    # the last one extrapolates from the two frames before it, 1.5 frames on from the first
+    assert torch.equal(inter.prev[:, :, 3], known[:, :, 2])
+    assert torch.equal(inter.next[:, :, 3], known[:, :, 3])
+    assert inter.weight.flatten().tolist() == [0.5, 0.5, 0.5, 1.5]
+    assert inter.has_next.flatten().tolist() == [1, 1, 1, 0]
     blend = inter.blend
     assert torch.allclose(blend[:, :, 0, 4, 4], torch.tensor(0.0))  # halfway to the dot
-    assert torch.equal(blend[:, :, 3], known[:, :, 3])  # past the end: the last frame
+    assert torch.equal(blend[:, :, 3], known[:, :, 3])  # nothing moved at the end: held
     # where the dot changes, within MOTION_RADIUS pixels, is "moving"; elsewhere is not
     motion = inter.motion[0, 0]
     assert motion[0, 4, 4] == 1 and motion[0, 1, 1] == 1 and motion[0, 0, 0] == 0
@@ -85,10 +89,25 @@ def test_temporal_interpolation_inputs() -> None:
         cond[:, 6, :, 0, 0], inter.weight[0, 0, :, 0, 0].expand(1, 4)
     )
     three = interpolation(known, 3)
-    assert three.weight.flatten().tolist() == pytest.approx([1 / 3, 2 / 3] * 4)
+    assert three.weight.flatten().tolist() == pytest.approx([1 / 3, 2 / 3] * 3 + [4 / 3, 5 / 3])
+    single = interpolation(known[:, :, :1], 2)  # one known frame: held
+    assert single.weight.flatten().tolist() == [0.5]
+    assert torch.equal(single.blend, known[:, :, :1])
     assert new_frame_positions(2, 3) == [1, 2, 4, 5]
     with pytest.raises(ValueError, match="at least 2"):
         interpolation(known, 1)
+
+
+def test_frames_past_the_end_continue_the_motion() -> None:
+    """A ramp brightening by 0.2 per known frame goes on brightening past the last one, in the
+    base the model's residual is added to, and the model is shown the last two frames there."""
+    known = torch.linspace(-0.6, 0.0, 4).reshape(1, 1, 4, 1, 1).expand(1, 3, 4, 8, 8)
+    inter = interpolation(known, 2)
+    expected = torch.tensor([-0.5, -0.3, -0.1, 0.1]).reshape(1, 1, 4, 1, 1)
+    torch.testing.assert_close(inter.blend, expected.expand(1, 3, 4, 8, 8))
+    prev, nxt = neighbours(known, 2)
+    assert torch.equal(prev[:, :, 3], known[:, :, 2]) and torch.equal(nxt[:, :, 3], known[:, :, 3])
+    assert inter.motion[:, :, 3].all()  # the last two frames differ everywhere
 
 
 def test_level_embedding_round_trips_through_save_and_load(tmp_path) -> None:

@@ -11,7 +11,8 @@ Both cascade stages are diffusion models conditioned by channel concatenation (t
 - temporal SR, in pixel space: for each new frame, the known frames before and after it, its
   blend weight, whether there is a frame after it, and where the two differ (9 channels). The
   model draws the *residual* of the new frame over the linear blend of its neighbours (as
-  SRDiff, Li et al. 2022, draws an image's residual over its bicubic upscale). Pixel space,
+  SRDiff, Li et al. 2022, draws an image's residual over its bicubic upscale); past the last
+  known frame, over the linear extrapolation of the last two. Pixel space,
   because frame blending is already very close at 16 fps (sub-pixel motion per frame) and a
   VAE round trip alone loses more than that; residual, because most pixels do not move and
   the blend has them exactly.
@@ -148,21 +149,22 @@ class Interpolation:
     """What temporal SR knows about each new frame of a clip (B, C, Fn, H, W), in time order.
 
     New frames are the positions i·k + j (0 < j < k) of the output, between known frames i and
-    i + 1; after the last known frame there is no next one (``next`` repeats it, ``has_next``
-    is 0: those frames are extrapolated).
+    i + 1. After the last known frame there is no next one: those frames are extrapolated from
+    the last two known frames (``prev`` the one before last, ``next`` the last, ``weight``
+    1 + j/k, ``has_next`` 0), so the model sees how things move there too.
     """
 
     prev: torch.Tensor  # the known frame before, (B, 3, Fn, H, W)
-    next: torch.Tensor  # the known frame after (the last known one past the end)
-    weight: torch.Tensor  # j / k, (1, 1, Fn, 1, 1)
+    next: torch.Tensor  # the known frame after (past the end: the last one)
+    weight: torch.Tensor  # the new frame's time from prev, in known frames: j / k, (1, 1, Fn, 1, 1)
     has_next: torch.Tensor  # 1 where a next known frame exists, (1, 1, Fn, 1, 1)
     motion: torch.Tensor  # 1 where prev and next differ nearby, (B, 1, Fn, H, W)
 
     @property
     def blend(self) -> torch.Tensor:
-        """Linear cross-fade of the neighbours at the new frame's time (frame blending)."""
-        w = self.weight * self.has_next
-        return (1 - w) * self.prev + w * self.next
+        """Linear cross-fade of the neighbours at the new frame's time (frame blending); past
+        the last known frame, the linear extrapolation of the last two."""
+        return (1 - self.weight) * self.prev + self.weight * self.next
 
     def condition(self, prev: torch.Tensor, next_: torch.Tensor) -> torch.Tensor:
         """The UNet's 9 conditioning channels, with (augmented) neighbours `prev`, `next_`."""
@@ -180,13 +182,25 @@ class Interpolation:
 
 
 def neighbours(known: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(previous, next) known frame of every new frame, each (B, C, F·(k − 1), H, W)."""
+    """(previous, next) known frame of every new frame, each (B, C, F·(k − 1), H, W); past the
+    last known frame, the one before last and the last (a single frame is both)."""
     if factor < 2:
         raise ValueError(f"a temporal SR factor must be at least 2, got {factor}")
     f = known.shape[2]
-    nxt = torch.clamp(torch.arange(f, device=known.device) + 1, max=f - 1)
+    prev, nxt = _neighbour_indices(f, known.device)
     rep = factor - 1
-    return known.repeat_interleave(rep, dim=2), known[:, :, nxt].repeat_interleave(rep, dim=2)
+    return (
+        known[:, :, prev].repeat_interleave(rep, dim=2),
+        known[:, :, nxt].repeat_interleave(rep, dim=2),
+    )
+
+
+def _neighbour_indices(f: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the known frames before and after the new frames that follow each known one."""
+    idx = torch.arange(f, device=device)
+    last = idx + 1 >= f
+    prev = torch.where(last, torch.clamp(idx - 1, min=0), idx)
+    return prev, torch.where(last, idx, idx + 1)
 
 
 def interpolation(known: torch.Tensor, factor: int) -> Interpolation:
@@ -195,9 +209,8 @@ def interpolation(known: torch.Tensor, factor: int) -> Interpolation:
     prev, nxt_frames = neighbours(known, factor)
     f = known.shape[2]
     idx = torch.arange(f, device=known.device)
-    # the change that decides the motion mask: to the next frame, or from the one before last
-    before = torch.where(idx + 1 < f, idx, torch.clamp(idx - 1, min=0))
-    after = torch.where(idx + 1 < f, idx + 1, idx)
+    # the change that decides the motion mask: between the same two frames
+    before, after = _neighbour_indices(f, known.device)
     change = (known[:, :, before] - known[:, :, after]).abs().amax(dim=1, keepdim=True)
     moving = (change > MOTION_THRESHOLD).float()
     r = MOTION_RADIUS
@@ -208,8 +221,10 @@ def interpolation(known: torch.Tensor, factor: int) -> Interpolation:
     def per_new(t: torch.Tensor) -> torch.Tensor:
         return t.repeat_interleave(rep, dim=2)
 
-    weight = steps.repeat(f).reshape(1, 1, f * rep, 1, 1)
     has_next = per_new((idx + 1 < f).float().reshape(1, 1, f, 1, 1))
+    # past the end the time counts from the frame before last (one known frame: it stays put)
+    beyond = float(f > 1) * (1 - has_next)
+    weight = steps.repeat(f).reshape(1, 1, f * rep, 1, 1) + beyond
     return Interpolation(
         prev=prev,
         next=nxt_frames,

@@ -456,7 +456,8 @@ class TemporalSRPipeline(SuperResolutionPipeline):
 
     Input frame i is output frame i·factor, unchanged. Each new frame is the blend of its two
     neighbours plus the residual the model draws, where the neighbours differ (elsewhere nothing
-    moves and the blend is exact); the last factor − 1 frames extrapolate past the input's end.
+    moves and the blend is exact); the last factor − 1 frames extrapolate the last two known
+    frames past the input's end.
     """
 
     task: ClassVar[str] = "temporal-sr"
