@@ -110,6 +110,39 @@ def test_frames_past_the_end_continue_the_motion() -> None:
     assert inter.motion[:, :, 3].all()  # the last two frames differ everywhere
 
 
+def test_motion_compensated_interpolation_inputs() -> None:
+    """With motion compensation the base follows the moving object (much nearer the true new
+    frames than the blend), the UNet sees the neighbours moved to the new frame's time (they
+    average to the base), and where nothing moves everything is as without it."""
+    from vidsynth.world import ObjectSpec, SceneSpec, render
+
+    scene = SceneSpec((ObjectSpec("star", "yellow", "large", "left", "quickly", 0.7),), "gray")
+
+    def pixels(frames):
+        return torch.from_numpy(frames).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+
+    known, truth = pixels(render(scene, 64, 8)), pixels(render(scene, 64, 16, 16.0))
+    new = truth[:, :, 1::2]
+    moved, plain = interpolation(known, 2, motion_compensation=True), interpolation(known, 2)
+    assert plain.flow is None and torch.equal(plain.base, plain.blend)
+    assert moved.flow.shape == (1, 2, 8, 64, 64)
+    assert not moved.flow[(moved.motion == 0).expand_as(moved.flow)].any()
+    still = (moved.flow == 0).all(dim=1, keepdim=True).expand_as(moved.base)
+    assert torch.equal(moved.base[still], plain.blend[still])
+
+    def error(x: torch.Tensor) -> float:
+        return float((x - new).square().mean())
+
+    assert error(moved.base) < 0.3 * error(plain.blend)
+    cond, plain_cond = (i.condition(*neighbours(known, 2)) for i in (moved, plain))
+    assert torch.equal(cond[:, 6:], plain_cond[:, 6:])  # weight, has-next, motion mask
+    assert not torch.equal(cond[:, :6], plain_cond[:, :6])
+    between = slice(0, 7)  # frames with a next known frame: the base is the aligned mean
+    torch.testing.assert_close(
+        (cond[:, :3, between] + cond[:, 3:6, between]) / 2, moved.base[:, :, between]
+    )
+
+
 def test_level_embedding_round_trips_through_save_and_load(tmp_path) -> None:
     """The augmentation level reaches the UNet through timestep_cond: its projection is part of
     the UNet's state dict and config, so a saved SR UNet answers the same after loading."""

@@ -143,6 +143,37 @@ def test_latent_residual_spatial_sr_draws_over_the_bicubic_upscale(tmp_path, vae
     assert not np.array_equal(a, plain(frames, "a red circle", seed=0).frames)
 
 
+def test_motion_compensated_temporal_sr_draws_over_the_moved_neighbours(tmp_path, vae_folder):
+    """With model.sr.motion_compensation the residual's base is the motion-compensated
+    interpolation: a zero sample gives it exactly (the stage's `without_model`), the flag
+    travels with the export, and the eval reports that base beside the model's output."""
+    from vidsynth.evaluation.super_resolution import BASE_ONLY, evaluate_sr
+    from vidsynth.models.sr_conditioning import interpolation
+    from vidsynth.pipelines.video_to_video import frames_to_pixels
+    from vidsynth.world import ObjectSpec, SceneSpec, render
+
+    config = sr_config("temporal-sr", tmp_path, vae_folder, sr={"motion_compensation": True})
+    result = train(config)
+    index = json.loads((result.exported / "model_index.json").read_text())
+    assert index["_vidsynth"]["sr"]["motion_compensation"] is True
+    pipe = vidsynth.load(result.exported, device="cpu")
+    assert pipe.motion_compensation
+    scene = SceneSpec((ObjectSpec("square", "red", "large", "right", "quickly", 0.3),), "white")
+    frames = render(scene, 32, 4)  # 1.1 px per frame: above MIN_MOTION
+    params = pipe.check_params(1, num_frames=8, height=32, width=32)
+    _, state = pipe.prepare([frames], params, 0.0, [0])
+    zero = torch.zeros(pipe.sample_shape(1, params))
+    got = pipe.finish(zero, [frames], state, params, 8)[0]
+    assert np.array_equal(got, pipe.without_model(frames))
+    known = frames_to_pixels(frames, 32, 32, "cpu")
+    moved = interpolation(known, 2, motion_compensation=True)
+    assert moved.flow.any()
+    plain = interpolation(known, 2)
+    assert not torch.equal(moved.base, plain.blend)
+    report = evaluate_sr(pipe, clips=1, size=16, num_frames=4, fps=8)
+    assert set(report.metrics) == {"ours", BASE_ONLY, "blend", "repeat"}
+
+
 def test_sr_model_card_carries_the_figures(tmp_path, vae_folder):
     from vidsynth.evaluation.super_resolution import evaluate_sr
     from vidsynth.training.model_card import write_sr_model_card
@@ -183,6 +214,8 @@ def test_sr_unet_must_fit_the_task(task, change, message, tmp_path, vae_folder):
         ("temporal-sr", {}, {"num_frames": 5}, "data.num_frames=5 .* multiple of"),
         ("temporal-sr", {"latent_residual": True}, {}, "latent_residual applies to task 'sp"),
         ("spatial-sr", {"latent_residual": 1}, {}, "latent_residual must be true or false"),
+        ("spatial-sr", {"motion_compensation": True}, {}, "motion_compensation applies to task"),
+        ("temporal-sr", {"motion_compensation": "yes"}, {}, "motion_compensation must be true o"),
     ],
 )
 def test_sr_config_errors_name_the_problem(task, sr, data, message, tmp_path, vae_folder):

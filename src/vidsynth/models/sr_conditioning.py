@@ -12,7 +12,10 @@ Both cascade stages are diffusion models conditioned by channel concatenation (t
   blend weight, whether there is a frame after it, and where the two differ (9 channels). The
   model draws the *residual* of the new frame over the linear blend of its neighbours (as
   SRDiff, Li et al. 2022, draws an image's residual over its bicubic upscale); past the last
-  known frame, over the linear extrapolation of the last two. Pixel space,
+  known frame, over the linear extrapolation of the last two. With motion compensation
+  (``interpolation(..., motion_compensation=True)``) the base is the neighbours moved along each
+  pixel's motion instead (``vidsynth.models.motion_compensation``), and the model sees them so
+  moved, aligned to the new frame. Pixel space,
   because frame blending is already very close at 16 fps (sub-pixel motion per frame) and a
   VAE round trip alone loses more than that; residual, because most pixels do not move and
   the blend has them exactly.
@@ -42,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from vidsynth.models.embeddings import timestep_features
+from vidsynth.models.motion_compensation import aligned, bilateral_flow, interpolate
 
 if TYPE_CHECKING:
     from diffusers import AutoencoderKL
@@ -159,6 +163,9 @@ class Interpolation:
     weight: torch.Tensor  # the new frame's time from prev, in known frames: j / k, (1, 1, Fn, 1, 1)
     has_next: torch.Tensor  # 1 where a next known frame exists, (1, 1, Fn, 1, 1)
     motion: torch.Tensor  # 1 where prev and next differ nearby, (B, 1, Fn, H, W)
+    # per-pixel motion (x, y) in pixels per known interval, (B, 2, Fn, H, W); None: no motion
+    # compensation (the neighbours are used where they are)
+    flow: torch.Tensor | None = None
 
     @property
     def blend(self) -> torch.Tensor:
@@ -166,8 +173,33 @@ class Interpolation:
         the last known frame, the linear extrapolation of the last two."""
         return (1 - self.weight) * self.prev + self.weight * self.next
 
+    @property
+    def base(self) -> torch.Tensor:
+        """What the model's residual is added to: the blend, or with a flow the
+        motion-compensated interpolation of the neighbours (still pixels keep the blend)."""
+        if self.flow is None:
+            return self.blend
+        return self._per_frame(interpolate, self.prev, self.next)[0]
+
+    def align(self, prev: torch.Tensor, next_: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Neighbours (B, C, Fn, H, W) moved along the flow to the new frames' times (as they
+        are without one)."""
+        if self.flow is None:
+            return prev, next_
+        return self._per_frame(aligned, prev, next_)
+
+    def _per_frame(self, fn, prev: torch.Tensor, next_: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """`fn(prev, next, weight, flow)` on the new frames as a batch of images."""
+        b = prev.shape[0]
+        weight = _frame_weights(self.weight, b)
+        out = fn(_as_images(prev), _as_images(next_), weight, _as_images(self.flow))
+        out = out if isinstance(out, tuple) else (out,)
+        return tuple(_as_clips(x, b).to(prev.dtype) for x in out)
+
     def condition(self, prev: torch.Tensor, next_: torch.Tensor) -> torch.Tensor:
-        """The UNet's 9 conditioning channels, with (augmented) neighbours `prev`, `next_`."""
+        """The UNet's 9 conditioning channels, with (augmented) neighbours `prev`, `next_`
+        (aligned to the new frames when there is a flow)."""
+        prev, next_ = self.align(prev, next_)
         shape = (*prev.shape[:1], 1, *prev.shape[2:])
         return torch.cat(
             [
@@ -179,6 +211,23 @@ class Interpolation:
             ],
             dim=1,
         )
+
+
+def _as_images(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, H, W) → (B·F, C, H, W) float, frames as a batch of images."""
+    b, c, f, h, w = x.shape
+    return x.transpose(1, 2).reshape(b * f, c, h, w).float()
+
+
+def _as_clips(x: torch.Tensor, batch: int) -> torch.Tensor:
+    """The inverse of `_as_images`: (B·F, C, H, W) → (B, C, F, H, W)."""
+    n, c, h, w = x.shape
+    return x.reshape(batch, n // batch, c, h, w).transpose(1, 2)
+
+
+def _frame_weights(weight: torch.Tensor, batch: int) -> torch.Tensor:
+    """Each new frame's time (1, 1, F, 1, 1), for every image of `_as_images`: (B·F,)."""
+    return weight.reshape(-1).repeat(batch)
 
 
 def neighbours(known: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,9 +252,12 @@ def _neighbour_indices(f: int, device: torch.device) -> tuple[torch.Tensor, torc
     return prev, torch.where(last, idx, idx + 1)
 
 
-def interpolation(known: torch.Tensor, factor: int) -> Interpolation:
+def interpolation(
+    known: torch.Tensor, factor: int, motion_compensation: bool = False
+) -> Interpolation:
     """The new frames' neighbours for known frames (B, 3, F, H, W) in [-1, 1] and a factor k:
-    F·(k − 1) new frames, output positions i·k + j."""
+    F·(k − 1) new frames, output positions i·k + j; with `motion_compensation`, also each new
+    pixel's motion between them (bilateral motion estimation on the known frames as given)."""
     prev, nxt_frames = neighbours(known, factor)
     f = known.shape[2]
     idx = torch.arange(f, device=known.device)
@@ -225,12 +277,14 @@ def interpolation(known: torch.Tensor, factor: int) -> Interpolation:
     # past the end the time counts from the frame before last (one known frame: it stays put)
     beyond = float(f > 1) * (1 - has_next)
     weight = steps.repeat(f).reshape(1, 1, f * rep, 1, 1) + beyond
+    motion = per_new(moving)
+    flow = None
+    if motion_compensation:
+        b = prev.shape[0]
+        flow = bilateral_flow(_as_images(prev), _as_images(nxt_frames), _frame_weights(weight, b))
+        flow = _as_clips(flow, b) * motion  # only where the neighbours differ: else blend
     return Interpolation(
-        prev=prev,
-        next=nxt_frames,
-        weight=weight,
-        has_next=has_next,
-        motion=per_new(moving),
+        prev=prev, next=nxt_frames, weight=weight, has_next=has_next, motion=motion, flow=flow
     )
 
 

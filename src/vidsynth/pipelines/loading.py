@@ -207,6 +207,7 @@ def load(
             factor=int(sr["factor"]),
             noise_aug_level=sr.get("noise_aug_level", 0.1),
             latent_residual=bool(sr.get("latent_residual", False)),
+            motion_compensation=bool(sr.get("motion_compensation", False)),
             defaults=defaults,
             name=str(model),
         ).to(dev)

@@ -81,12 +81,15 @@ class SuperResolutionPipeline(PromptAndScheduler):
         vae: AutoencoderKL | None = None,
         noise_aug_level: float = 0.1,
         latent_residual: bool = False,
+        motion_compensation: bool = False,
         defaults: Defaults | None = None,
         name: str = "",
         memory_budget: int | None = None,
     ) -> None:
         if latent_residual and self.task != "spatial-sr":
             raise ValueError("latent_residual applies to spatial super-resolution only")
+        if motion_compensation and self.task != "temporal-sr":
+            raise ValueError("motion_compensation applies to temporal super-resolution only")
         if isinstance(factor, bool) or not isinstance(factor, int) or factor < 2:
             raise ValueError(f"a super-resolution factor must be an integer >= 2, got {factor!r}")
         if self.needs_vae and vae is None:
@@ -98,6 +101,7 @@ class SuperResolutionPipeline(PromptAndScheduler):
         self.factor = factor
         self.noise_aug_level = check_noise_aug_level(noise_aug_level)
         self.latent_residual = latent_residual
+        self.motion_compensation = motion_compensation
         self.defaults = defaults or Defaults()
         self.name = name
         self.memory_budget = memory_budget
@@ -455,9 +459,10 @@ class TemporalSRPipeline(SuperResolutionPipeline):
     """(F, H, W) at r fps → (F·factor, H, W) at r·factor fps in pixel space: `pipe(frames)`.
 
     Input frame i is output frame i·factor, unchanged. Each new frame is the blend of its two
-    neighbours plus the residual the model draws, where the neighbours differ (elsewhere nothing
-    moves and the blend is exact); the last factor − 1 frames extrapolate the last two known
-    frames past the input's end.
+    neighbours (with `motion_compensation`, the neighbours moved along each pixel's motion) plus
+    the residual the model draws, where the neighbours differ (elsewhere nothing moves and the
+    blend is exact); the last factor − 1 frames extrapolate the last two known frames past the
+    input's end.
     """
 
     task: ClassVar[str] = "temporal-sr"
@@ -495,7 +500,8 @@ class TemporalSRPipeline(SuperResolutionPipeline):
         aug_seeds: Sequence[int],
     ) -> tuple[torch.Tensor, Any]:
         known = self._pixels(frames)
-        inter = interpolation(known, self.factor)  # blend and motion mask: the clean input
+        # base, motion mask and motion: of the clean input
+        inter = interpolation(known, self.factor, self.motion_compensation)
         noise = seeded_noise(known.shape, aug_seeds, device=self.device)
         prev, nxt = neighbours(augment(known, level, noise), self.factor)
         return inter.condition(prev, nxt), inter
@@ -510,12 +516,23 @@ class TemporalSRPipeline(SuperResolutionPipeline):
     ) -> np.ndarray:
         inter = state
         residual = sample.float() / RESIDUAL_SCALE
-        new = (inter.blend + inter.motion * residual).clamp(-1, 1)
-        new = ((new + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).cpu().numpy()
-        k = self.factor
-        out = np.empty((len(frames), params.num_frames, *frames[0].shape[1:]), np.uint8)
+        return self._with_new_frames(frames, inter.base + inter.motion * residual)
+
+    def without_model(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 (F·factor, H, W, 3): what this stage makes of a clip (F, H, W, 3) with a zero
+        residual, i.e. its base alone (the blend, or the motion-compensated interpolation)."""
+        known = self._pixels([frames])
+        inter = interpolation(known, self.factor, self.motion_compensation)
+        return self._with_new_frames([frames], inter.base)[0]
+
+    def _with_new_frames(self, frames: Sequence[np.ndarray], new: torch.Tensor) -> np.ndarray:
+        """Input clips (F, H, W, 3) with the new frames (B, 3, Fn, H, W) in [-1, 1] put in."""
+        new = ((new.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        new = new.permute(0, 2, 3, 4, 1).cpu().numpy()
+        k, f = self.factor, frames[0].shape[0]
+        out = np.empty((len(frames), f * k, *frames[0].shape[1:]), np.uint8)
         out[:, ::k] = np.stack(frames)
-        out[:, new_frame_positions(frames[0].shape[0], k)] = new
+        out[:, new_frame_positions(f, k)] = new
         return out
 
 

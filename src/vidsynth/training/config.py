@@ -195,6 +195,9 @@ class SRSettings:
     # spatial only: draw the latents' residual over the bicubic upscale's latents
     # (vidsynth.models.sr_conditioning.SPATIAL_RESIDUAL_SCALE)
     latent_residual: bool = False
+    # temporal only: each new frame's base (the residual's origin) and its neighbours, as the
+    # UNet sees them, are moved along bilateral motion (vidsynth.models.motion_compensation)
+    motion_compensation: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -223,6 +226,10 @@ def sr_settings(config: Config) -> SRSettings:
         raise InvalidParameter("model.sr.latent_residual must be true or false")
     if settings.latent_residual and config.task != "spatial-sr":
         raise InvalidParameter("model.sr.latent_residual applies to task 'spatial-sr' only")
+    if not isinstance(settings.motion_compensation, bool):
+        raise InvalidParameter("model.sr.motion_compensation must be true or false")
+    if settings.motion_compensation and config.task != "temporal-sr":
+        raise InvalidParameter("model.sr.motion_compensation applies to task 'temporal-sr' only")
     data = config.data
     if config.task == "spatial-sr" and (data.size % factor or data.size // factor < 8):
         raise InvalidParameter(

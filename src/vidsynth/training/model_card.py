@@ -189,6 +189,12 @@ def write_sr_model_card(
             else "- UNet3D in pixel space: the input frames are kept; each new frame is the blend "
             "of its neighbours plus the residual the model draws where they differ, conditioned "
             "by channel concatenation on the neighbours, the blend weight and the motion mask."
+            if not sr.get("motion_compensation")
+            else "- UNet3D in pixel space: the input frames are kept; each new frame is its "
+            "neighbours moved along each pixel's motion (bilateral motion estimation, "
+            "`vidsynth.models.motion_compensation`) plus the residual the model draws where they "
+            "differ, conditioned by channel concatenation on the moved neighbours, the blend "
+            "weight and the motion mask."
         ),
         "- Noise conditioning augmentation (Imagen Video): training noises the input to a level "
         f"s ~ U[0, {sr['aug_max_level']}], sampling uses s = {sr['noise_aug_level']}; the UNet "
@@ -219,7 +225,7 @@ def write_sr_model_card(
         ]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     ours = metrics["ours"]["psnr"]
-    baselines = {k: v["psnr"] for k, v in metrics.items() if k != "ours"}
+    baselines = {k: v["psnr"] for k, v in metrics.items() if not k.startswith("ours")}
     margin = ours - max(baselines.values())
     target = SR_TARGETS[task]
     lines += [

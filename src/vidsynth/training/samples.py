@@ -79,6 +79,7 @@ def write_sr_samples(trainer: Trainer, folder: Path, clips: int = 2) -> dict:
         factor=sr.factor,
         noise_aug_level=sr.noise_aug_level,
         latent_residual=sr.latent_residual,
+        motion_compensation=sr.motion_compensation,
         defaults=Defaults(
             fps=config.data.fps,
             num_inference_steps=config.train.sample_steps,

@@ -480,7 +480,7 @@ class Trainer:
         Spatial (latent space): the input is the clip rendered at 1/factor the side
         (batch["low"]), the target the clip's latents. Temporal (pixel space): the input is
         the clip's frames 0, factor, 2·factor, ...; the target is RESIDUAL_SCALE × (each other
-        frame − the blend of its neighbours).
+        frame − the blend of its neighbours, or their motion-compensated interpolation).
         """
         from vidsynth.models.sr_conditioning import (
             RESIDUAL_SCALE,
@@ -523,9 +523,9 @@ class Trainer:
             else:
                 k = self.sr.factor
                 known = video[:, :, ::k]
-                inter = interpolation(known, k)
+                inter = interpolation(known, k, self.sr.motion_compensation)
                 new = video[:, :, new_frame_positions(known.shape[2], k)]
-                target = (new - inter.blend) * RESIDUAL_SCALE
+                target = (new - inter.base) * RESIDUAL_SCALE
                 noise = torch.randn(known.shape, generator=generator, device=device)
                 cond = inter.condition(*neighbours(augment(known, level, noise), k))
                 if self.config.train.crop_size:  # pixel space: crop what the UNet sees
