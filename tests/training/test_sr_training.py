@@ -115,6 +115,17 @@ def test_sr_task_trains_resumes_exactly_exports_and_loads(task, tmp_path, vae_fo
     assert out.frames.shape == ((2, 32, 32, 3) if task == "spatial-sr" else (4, 16, 16, 3))
 
 
+def trained_with_flag(task: str, flag: str, out, vae):
+    """A tiny SR model trained with [model.sr] `flag` on, loaded from its export; the flag
+    travels in model_index.json and reaches the pipeline."""
+    result = train(sr_config(task, out, vae, sr={flag: True}))
+    index = json.loads((result.exported / "model_index.json").read_text())
+    assert index["_vidsynth"]["sr"][flag] is True
+    pipe = vidsynth.load(result.exported, device="cpu")
+    assert getattr(pipe, flag) is True
+    return pipe, result.exported
+
+
 def test_latent_residual_spatial_sr_draws_over_the_bicubic_upscale(tmp_path, vae_folder):
     """With model.sr.latent_residual the UNet's sample is a residual: a zero sample gives the
     VAE's rendering of the bicubic upscale, and the flag travels with the export."""
@@ -122,12 +133,7 @@ def test_latent_residual_spatial_sr_draws_over_the_bicubic_upscale(tmp_path, vae
     from vidsynth.models.vae import decode_to_uint8, encode_video
     from vidsynth.pipelines.video_to_video import frames_to_pixels
 
-    config = sr_config("spatial-sr", tmp_path, vae_folder, sr={"latent_residual": True})
-    result = train(config)
-    index = json.loads((result.exported / "model_index.json").read_text())
-    assert index["_vidsynth"]["sr"]["latent_residual"] is True
-    pipe = vidsynth.load(result.exported, device="cpu")
-    assert pipe.latent_residual
+    pipe, exported = trained_with_flag("spatial-sr", "latent_residual", tmp_path, vae_folder)
     frames = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     params = pipe.check_params(1, num_frames=2, height=32, width=32)
     _, base = pipe.prepare([frames], params, 0.1, [0])
@@ -137,7 +143,7 @@ def test_latent_residual_spatial_sr_draws_over_the_bicubic_upscale(tmp_path, vae
     expected = decode_to_uint8(pipe.vae, encode_video(pipe.vae, upscale_pixels(low, (32, 32))))
     assert np.array_equal(got, expected.numpy())
     # the same weights read as a plain (non-residual) model give another video
-    plain = vidsynth.load(result.exported, device="cpu")
+    plain = vidsynth.load(exported, device="cpu")
     plain.latent_residual = False
     a = pipe(frames, "a red circle", seed=0).frames
     assert not np.array_equal(a, plain(frames, "a red circle", seed=0).frames)
@@ -152,12 +158,7 @@ def test_motion_compensated_temporal_sr_draws_over_the_moved_neighbours(tmp_path
     from vidsynth.pipelines.video_to_video import frames_to_pixels
     from vidsynth.world import ObjectSpec, SceneSpec, render
 
-    config = sr_config("temporal-sr", tmp_path, vae_folder, sr={"motion_compensation": True})
-    result = train(config)
-    index = json.loads((result.exported / "model_index.json").read_text())
-    assert index["_vidsynth"]["sr"]["motion_compensation"] is True
-    pipe = vidsynth.load(result.exported, device="cpu")
-    assert pipe.motion_compensation
+    pipe, _ = trained_with_flag("temporal-sr", "motion_compensation", tmp_path, vae_folder)
     scene = SceneSpec((ObjectSpec("square", "red", "large", "right", "quickly", 0.3),), "white")
     frames = render(scene, 32, 4)  # 1.1 px per frame: above MIN_MOTION
     params = pipe.check_params(1, num_frames=8, height=32, width=32)
