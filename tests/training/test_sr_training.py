@@ -175,6 +175,24 @@ def test_motion_compensated_temporal_sr_draws_over_the_moved_neighbours(tmp_path
     assert set(report.metrics) == {"ours", BASE_ONLY, "blend", "repeat"}
 
 
+@pytest.mark.parametrize("task", ["spatial-sr", "temporal-sr"])
+def test_sr_training_draws_its_timesteps_with_train_timestep_shift(
+    task, tmp_path, vae_folder, monkeypatch
+):
+    from vidsynth.training import objectives
+
+    shifts = []
+    draw = objectives.sample_timesteps
+
+    def spy(num_train_timesteps, batch, shift, *args, **kwargs):
+        shifts.append(shift)
+        return draw(num_train_timesteps, batch, shift, *args, **kwargs)
+
+    monkeypatch.setattr(objectives, "sample_timesteps", spy)
+    train(sr_config(task, tmp_path, vae_folder, steps=2, timestep_shift=8.0))
+    assert shifts == [8.0, 8.0]
+
+
 def test_sr_model_card_carries_the_figures(tmp_path, vae_folder):
     from vidsynth.evaluation.super_resolution import evaluate_sr
     from vidsynth.training.model_card import write_sr_model_card

@@ -542,6 +542,7 @@ class Trainer:
             context,
             generator=generator,
             snr_gamma=self.config.train.snr_gamma,
+            timestep_shift=self.config.train.timestep_shift,
             concat=cond,
             timestep_cond=features,
         )
