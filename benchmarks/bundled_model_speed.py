@@ -53,6 +53,7 @@ def end_to_end(repeats: int) -> dict[str, float]:
             out = Path(tmp) / f"clip{seed}.mp4"
             t0 = time.perf_counter()
             cmd = ["vidsynth.cli", "generate", PROMPT, "-o", str(out), "--seed", str(seed)]
+            cmd += ["--stages", "base"]  # the base model alone, not the default cascade
             subprocess.run(
                 [sys.executable, "-m", *cmd, "--quiet"],
                 check=True,

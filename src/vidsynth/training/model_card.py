@@ -204,7 +204,7 @@ def write_sr_model_card(
         "",
         "## How it was made",
         *_vae_lines(record.get("vae")),
-        *_training_lines("UNet", record),
+        *_unet_lines(record),
         f"- Hardware: {hardware}.",
         "",
         "## Evaluation",
@@ -232,6 +232,17 @@ def write_sr_model_card(
         "",
         f"PSNR over the best baseline: {margin:+.2f} dB (target ≥ {target:g} dB: "
         f"{'met ✓' if margin >= target else 'not met ✗'}).",
+    ]
+    from vidsynth.evaluation.super_resolution import BASE_ONLY
+
+    if BASE_ONLY in metrics:
+        own = ours - metrics[BASE_ONLY]["psnr"]
+        lines += [
+            f"`{BASE_ONLY}` is this stage with the model's residual left out (its",
+            "motion-compensated interpolation alone): part of the model, not a baseline.",
+            f"The model's residual changes PSNR by {own:+.2f} dB against it.",
+        ]
+    lines += [
         "",
         "Judge's accuracy (shared/docs/world.md) per attribute:",
         "",
