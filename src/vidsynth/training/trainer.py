@@ -460,11 +460,17 @@ class Trainer:
             latents,
             context,
             generator=generator,
-            snr_gamma=self.config.train.snr_gamma,
-            timestep_shift=self.config.train.timestep_shift,
+            **self._timestep_options(),
             independent_frames=images,
             frame_index=self._frame_index(batch) if images else None,
         )
+
+    def _timestep_options(self) -> dict[str, float]:
+        """How `diffusion_loss` draws and weights timesteps, the same for every task."""
+        return {
+            "snr_gamma": self.config.train.snr_gamma,
+            "timestep_shift": self.config.train.timestep_shift,
+        }
 
     def _frame_index(self, batch: dict) -> torch.Tensor | None:
         """Single frames' times in their clips (B, 1), for a UNet with a frame embedding."""
@@ -541,8 +547,7 @@ class Trainer:
             target,
             context,
             generator=generator,
-            snr_gamma=self.config.train.snr_gamma,
-            timestep_shift=self.config.train.timestep_shift,
+            **self._timestep_options(),
             concat=cond,
             timestep_cond=features,
         )
