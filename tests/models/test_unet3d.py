@@ -480,6 +480,46 @@ def test_frame_embedding_tells_frames_where_they_are_in_the_clip(tmp_path: Path)
         assert _max_diff(loaded(sample, t, context), forward) < 1e-6
 
 
+def test_position_embedding_tells_pixels_where_they_are_in_the_frame(tmp_path: Path) -> None:
+    """``position_embedding``: every latent pixel gets features of its own (left is not right,
+    which zero padding alone barely tells a conv net), the map is the same in frame sides at
+    any resolution, and added to a trained UNet it changes nothing until it trains."""
+    from vidsynth.models.embeddings import PositionEmbedding
+
+    features = PositionEmbedding.features(6, 8)
+    assert features.shape == (16, 6, 8)
+    points = features.flatten(1).T  # one feature vector per pixel
+    assert torch.cdist(points, points).add(torch.eye(48) * 9).min() > 0.1  # all distinct
+    assert (features[0, 0].diff() < 0).all()  # cos(πx) falls from the left edge to the right
+    # a place in frame sides gets the same features at any resolution: 4×4 against 12×12
+    assert torch.allclose(
+        PositionEmbedding.features(4, 4),
+        PositionEmbedding.features(12, 12)[:, 1::3, 1::3],
+        atol=1e-5,
+    )
+
+    config = tiny_config()
+    plain = _ours(config)
+    sample, t, context = unet_inputs(config, frames=4)
+    with torch.no_grad():
+        before = plain(sample, t, context)
+        plain.add_position_embedding()
+        assert plain.config.position_embedding
+        assert _max_diff(before, plain(sample, t, context)) == 0.0  # zero-initialised
+        with pytest.raises(ValueError, match="already has"):
+            plain.add_position_embedding()
+
+        ours = _ours(config, position_embedding=True)  # randomised: the embedding acts
+        forward = ours(sample, t, context)
+        ours.position_embedding.proj.weight.zero_()
+        assert _max_diff(forward, ours(sample, t, context)) > 1e-3
+    ours.save_pretrained(tmp_path)
+    loaded = UNet3DModel.from_pretrained(tmp_path)
+    assert loaded.config.position_embedding
+    with torch.no_grad():
+        assert _max_diff(loaded(sample, t, context), ours(sample, t, context)) < 1e-6
+
+
 def test_frame_embedding_can_see_the_prompt() -> None:
     """``frame_embedding_text``: the frame embedding also gets the mean of the prompt's token
     states (padding, all zero, left out), so a frame's place in time can meet the words for

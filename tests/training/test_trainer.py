@@ -375,10 +375,10 @@ def test_freeze_encoder_is_for_vaes_only(tmp_path, trained_vae):
         Trainer(t2v_config(tmp_path / "t", trained_vae, freeze_encoder=True))
 
 
-def test_finetuning_adds_a_frame_embedding_to_a_trained_model(tmp_path, trained_vae):
-    """model.init_from with model.unet.frame_embedding: the exported model's UNet gains a
-    zero-initialised frame embedding and trains it in fp32 (exports are fp16) on clips and on
-    single frames at their times; the result exports and generates."""
+def test_finetuning_adds_frame_and_position_embeddings_to_a_trained_model(tmp_path, trained_vae):
+    """model.init_from with model.unet.frame_embedding and position_embedding: the exported
+    model's UNet gains both, zero-initialised, and trains them in fp32 (exports are fp16) on
+    clips and on single frames at their times; the result exports and generates."""
     from vidsynth.pipelines.loading import load
     from vidsynth.training.model_card import write_model_card
 
@@ -386,16 +386,25 @@ def test_finetuning_adds_a_frame_embedding_to_a_trained_model(tmp_path, trained_
     assert base.exported is not None
     config = t2v_config(tmp_path / "ft", trained_vae, sample_every=0, image_batch_size=2)
     config.model.init_from = str(base.exported)
-    config.model.unet = {**config.model.unet, "frame_embedding": True, "frame_embedding_text": True}
+    config.model.unet = {
+        **config.model.unet,
+        "frame_embedding": True,
+        "frame_embedding_text": True,
+        "position_embedding": True,
+    }
     trainer = Trainer(config)
     unet = trainer.unwrapped
     assert unet.config.frame_embedding and unet.config.frame_embedding_text
+    assert unet.config.position_embedding
     assert unet.dtype == torch.float32
     assert not unet.frame_embedding.mlp.linear_2.weight.any()
+    assert not unet.position_embedding.proj.weight.any()
     result = trainer.train()
-    assert unet.frame_embedding.mlp.linear_2.weight.abs().max() > 0  # it learned something
+    # they learned something
+    assert unet.frame_embedding.mlp.linear_2.weight.abs().max() > 0
+    assert unet.position_embedding.proj.weight.abs().max() > 0
     pipe = load(result.exported)
-    assert pipe.unet.config.frame_embedding
+    assert pipe.unet.config.frame_embedding and pipe.unet.config.position_embedding
     clip = pipe("a red circle moving right", seed=0, num_inference_steps=2)
     assert clip.frames.shape == (4, 32, 32, 3)
 

@@ -95,3 +95,45 @@ class FrameEmbedding(nn.Module):
         """(N,) frame indices [and (N, text_dim) pooled prompts] → (N, embed_dim)."""
         features = timestep_features(index, self.in_dim, max_period=self.MAX_PERIOD)
         return self.mlp(features.to(self.mlp.linear_1.weight.dtype), text)
+
+
+class PositionEmbedding(nn.Module):
+    """Embedding of where each latent pixel is in the frame, added to the features after
+    ``conv_in``.
+
+    Sinusoidal features of the pixel centre's x and y (in frame sides, so any resolution
+    gets the same map) at periods 2, 1, 1/2 and 1/4, through a 1×1 convolution that starts at
+    zero. A convolutional UNet knows absolute position only through its zero padding, yet a
+    prompt's direction of travel is about absolute position: at the highest noise level
+    the model's estimate is the mean clip for the prompt, and for "moving right" that mean
+    starts left of centre and ends right of it.
+    """
+
+    NUM_FREQUENCIES = 4
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(4 * self.NUM_FREQUENCIES, channels, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    @classmethod
+    def features(cls, height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
+        """(4K, height, width) fp32: cos and sin of π·2^k·x, then of π·2^k·y, for k < K."""
+        freqs = math.pi * 2.0 ** torch.arange(cls.NUM_FREQUENCIES, device=device)
+
+        def axis(n: int) -> torch.Tensor:
+            coord = (torch.arange(n, device=device, dtype=torch.float32) + 0.5) / n
+            angles = coord[None, :] * freqs[:, None]  # (K, n)
+            return torch.cat([angles.cos(), angles.sin()])  # (2K, n)
+
+        x, y = axis(width), axis(height)
+        return torch.cat(
+            [x[:, None, :].expand(-1, height, -1), y[:, :, None].expand(-1, -1, width)]
+        )
+
+    def forward(self, height: int, width: int) -> torch.Tensor:
+        """(1, channels, height, width), to broadcast over a batch of frames."""
+        weight = self.proj.weight
+        features = self.features(height, width, weight.device).to(weight.dtype)
+        return self.proj(features[None])

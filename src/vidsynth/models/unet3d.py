@@ -37,7 +37,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vidsynth.models.embeddings import FrameEmbedding, TimestepMLP, timestep_features
+from vidsynth.models.embeddings import (
+    FrameEmbedding,
+    PositionEmbedding,
+    TimestepMLP,
+    timestep_features,
+)
 from vidsynth.models.transformers import TemporalTransformer
 from vidsynth.models.unet_blocks import (
     DOWN_BLOCK_TYPES,
@@ -65,8 +70,10 @@ class UNet3DConfig:
     gets ``C // n`` heads. The temporal transformer after ``conv_in`` uses 8 heads of
     ``attention_head_dim`` channels. ``prediction_type`` is ours ("epsilon" or "v_prediction");
     diffusers ignores it, and so it does ``frame_embedding`` (ours: each frame's position in the
-    clip is embedded and added to its timestep embedding; ModelScope has no such input) and
-    ``frame_embedding_text`` (that embedding also sees the mean of the prompt's token states).
+    clip is embedded and added to its timestep embedding; ModelScope has no such input),
+    ``frame_embedding_text`` (that embedding also sees the mean of the prompt's token states)
+    and ``position_embedding`` (each latent pixel's place in the frame is embedded and added to
+    the features after ``conv_in``).
     """
 
     sample_size: int | None = None
@@ -98,6 +105,7 @@ class UNet3DConfig:
     prediction_type: str = "epsilon"
     frame_embedding: bool = False
     frame_embedding_text: bool = False
+    position_embedding: bool = False
 
     _TUPLE_FIELDS: ClassVar[tuple[str, ...]] = (
         "down_block_types",
@@ -201,6 +209,7 @@ class UNet3DModel(nn.Module):
             if config.frame_embedding
             else None
         )
+        self.position_embedding = PositionEmbedding(ch[0]) if config.position_embedding else None
         self.transformer_in = TemporalTransformer(
             ch[0], 8, config.attention_head_dim, groups=groups
         )
@@ -279,6 +288,15 @@ class UNet3DModel(nn.Module):
             ch, self.config.time_embed_dim, self.config.act_fn, text_dim=self._frame_text_dim()
         )
         self.frame_embedding = embedding.to(device=self.device, dtype=self.dtype)
+
+    def add_position_embedding(self) -> None:
+        """Give a UNet without one a position embedding (``config.position_embedding``) to
+        fine-tune; it starts at zero, so the model's outputs are unchanged until it trains."""
+        if self.position_embedding is not None:
+            raise ValueError("this UNet already has a position embedding")
+        self.config.position_embedding = True
+        embedding = PositionEmbedding(self.config.block_out_channels[0])
+        self.position_embedding = embedding.to(device=self.device, dtype=self.dtype)
 
     def enable_gradient_checkpointing(self, enabled: bool = True) -> None:
         """Recompute each resnet/transformer layer in backward instead of storing activations.
@@ -386,6 +404,8 @@ class UNet3DModel(nn.Module):
         x = sample.transpose(1, 2).reshape(b * f, c, h, w)
         x = x.to(dtype=dtype, memory_format=torch.channels_last)
         x = self.conv_in(x)
+        if self.position_embedding is not None:
+            x = (x + self.position_embedding(h, w)).contiguous(memory_format=torch.channels_last)
         tf = None if independent_frames else f  # what the temporal layers are told
         x = self.transformer_in(x, tf)
 

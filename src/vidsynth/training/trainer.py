@@ -304,9 +304,12 @@ class Trainer:
             base = Path(mc.init_from)
             # fp32 master weights: exported models are stored in fp16
             unet = UNet3DModel.from_pretrained(base / "unet", dtype=torch.float32)
+            # Embeddings the config asks for and the model lacks are added zero-initialised,
+            # so the fine-tune starts as the model it was.
             if mc.unet.get("frame_embedding") and not unet.config.frame_embedding:
-                # zero-initialised: starts as the model it was
                 unet.add_frame_embedding(text=bool(mc.unet.get("frame_embedding_text")))
+            if mc.unet.get("position_embedding") and not unet.config.position_embedding:
+                unet.add_position_embedding()
             vae_folder = base / "vae"
             self.noise_config = json.loads(
                 (base / "scheduler" / "scheduler_config.json").read_text()
