@@ -188,12 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--mode",
-        choices=["t2v", "sr", "cascade"],
+        choices=["t2v", "sr", "cascade", "mean"],
         default="t2v",
         help="t2v: a text-to-video model on the prompt set; sr: a super-resolution model on "
         "held-out world clips against the true render (PSNR/SSIM vs bicubic, or vs frame "
         "blending/repetition; judge); cascade: a cascade on the prompt set (judge, time per "
-        "stage, peak RSS)",
+        "stage, peak RSS); mean: how far a text-to-video model's estimate at the noisiest "
+        "step moves between prompts that differ in one attribute, against how far the mean "
+        "of rendered clips moves (ratio 1: the words reach the step that lays a clip out)",
     )
     ev.add_argument("--model", default=None, help="model (default: bundled model)")
     ev.add_argument("--prompts", default=None, help="eval set version [v1; sr: sr1]")
@@ -205,7 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--guidance", type=float, default=None, help="guidance scale (model default)")
     ev.add_argument("--scheduler", default=None, help="scheduler (model default)")
     ev.add_argument(
-        "--clips", type=int, default=32, help="sr: held-out clips to score (first N of the set)"
+        "--clips",
+        type=int,
+        default=None,
+        help="sr: held-out clips to score, the first N of the set [32]; mean: rendered clips "
+        "per prompt for the data's mean [48]",
     )
     ev.add_argument(
         "--noise-aug-level", type=float, default=None, help="sr: augmentation level (model's)"
@@ -310,6 +316,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_sr(args)
     if args.mode == "cascade":
         return _eval_cascade(args, kinds)
+    if args.mode == "mean":
+        return _eval_mean(args)
     pipe = vidsynth.load(args.model, device=args.device, task="text-to-video")
     from vidsynth.training.model_card import write_model_card
 
@@ -398,13 +406,27 @@ def _eval_sr(args: argparse.Namespace) -> int:
     with _eval_progress(f"eval {pipe.task}", "clip") as progress:
         report = evaluate_sr(
             pipe,
-            clips=args.clips,
+            clips=32 if args.clips is None else args.clips,
             version=args.prompts or SR_EVAL_VERSION,
             progress=progress,
             **geometry,
             **_sampling_overrides(args, noise_aug_level=args.noise_aug_level),
         )
     return _report(args, pipe.name, report, write_sr_model_card)
+
+
+def _eval_mean(args: argparse.Namespace) -> int:
+    """`vidsynth eval --mode mean`: the conditional-mean probe of a text-to-video model."""
+
+    import vidsynth
+    from vidsynth.errors import InvalidParameter
+    from vidsynth.evaluation.conditional_mean import probe
+
+    if args.model_card:
+        raise InvalidParameter("--model-card applies to --mode t2v and --mode sr")
+    pipe = vidsynth.load(args.model, device=args.device, task="text-to-video")
+    clips = 48 if args.clips is None else args.clips
+    return _report(args, pipe.name, probe(pipe, clips=clips))
 
 
 def _eval_cascade(args: argparse.Namespace, kinds: tuple[str, ...]) -> int:

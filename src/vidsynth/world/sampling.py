@@ -8,6 +8,7 @@ from .spec import (
     BACKGROUNDS,
     BASE_FRAMES,
     COLOURS,
+    DEFAULT_SIZE,
     DEFAULT_SPEED,
     MOTIONS,
     SHAPES,
@@ -17,6 +18,7 @@ from .spec import (
     SceneSpec,
     is_translation,
 )
+from .target import SceneTarget
 from .trajectory import object_states
 
 # Clearance kept between an object's circumcircle and the frame edge (frame sides): 1.3
@@ -111,3 +113,26 @@ def sample_scene(rng: np.random.Generator, level: int = 1) -> SceneSpec:
             if objects_apart(objects):
                 return SceneSpec(objects=objects, background=background)
     raise RuntimeError("could not place the objects; the world constants leave no room")
+
+
+def place_target(rng: np.random.Generator, target: SceneTarget) -> SceneSpec:
+    """A random scene that shows `target`: its objects at start positions drawn as for
+    training scenes (unnamed sizes and speeds take their defaults)."""
+    objects = [
+        ObjectSpec(
+            shape=o.shape,
+            colour=o.colour,
+            size=o.size or DEFAULT_SIZE,
+            motion=o.motion,
+            speed=o.speed or DEFAULT_SPEED,
+        )
+        for o in target.objects
+    ]
+    for _ in range(POSITION_TRIES):
+        placed = [_place(rng, o) for o in objects]
+        if any(p is None for p in placed):
+            break
+        scene = tuple(p for p in placed if p is not None)
+        if objects_apart(scene):
+            return SceneSpec(objects=scene, background=target.background)
+    raise ValueError(f"the world has no room for {target}")
