@@ -410,7 +410,7 @@ def test_finetuning_adds_frame_and_position_embeddings_to_a_trained_model(tmp_pa
 
     report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
     card = write_model_card(result.exported, report, title="tiny").read_text()
-    assert "Frame embedding" in card
+    assert "Frame embedding" in card and "Position embedding" in card
     runs = [line for line in card.splitlines() if line.startswith(("- UNet:", "- UNet,"))]
     base_line, tuned_line = runs
     assert base_line.startswith("- UNet: ") and "— 4 steps" in base_line

@@ -69,16 +69,23 @@ def _vae_lines(record: dict[str, Any] | None) -> list[str]:
     return lines + _training_lines(name, record)
 
 
-def _frame_embedding_line(folder: Path) -> list[str]:
+def _embedding_lines(folder: Path) -> list[str]:
+    """What the UNet has beyond the ModelScope architecture."""
     path = folder / "unet" / "config.json"
     config = json.loads(path.read_text()) if path.is_file() else {}
-    if not config.get("frame_embedding"):
-        return []
-    sees = ", together with the pooled prompt," if config.get("frame_embedding_text") else ""
-    return [
-        "- Frame embedding (vidsynth's addition to the ModelScope UNet): each frame's position in",
-        f"  the clip{sees} is embedded and added to its timestep embedding.",
-    ]
+    lines = []
+    if config.get("frame_embedding"):
+        sees = ", together with the pooled prompt," if config.get("frame_embedding_text") else ""
+        lines += [
+            "- Frame embedding (vidsynth's addition to the ModelScope UNet): each frame's position",
+            f"  in the clip{sees} is embedded and added to its timestep embedding.",
+        ]
+    if config.get("position_embedding"):
+        lines += [
+            "- Position embedding (vidsynth's addition to the ModelScope UNet): each latent",
+            "  pixel's place in the frame is embedded and added to the features after conv_in.",
+        ]
+    return lines
 
 
 def write_model_card(
@@ -110,7 +117,7 @@ def write_model_card(
         f"- Text encoder: {encoder}, frozen, token-level states.",
         "- UNet3D (ModelScope architecture at toy width), v-prediction, zero-terminal-SNR cosine",
         "  schedule; VAE: diffusers AutoencoderKL, ×4 spatial compression, 4 latent channels.",
-        *_frame_embedding_line(folder),
+        *_embedding_lines(folder),
         f"- Sampling defaults: {json.dumps(defaults)}",
         "",
         "## How it was made",
