@@ -54,11 +54,19 @@ def test_a_model_whose_estimate_is_the_data_mean_scores_one_and_a_blind_one_zero
     (oracle,) = probe(pipe, PAIR, clips=CLIPS, seeds=2).contrasts
     assert oracle.data > 0
     assert oracle.ratio == pytest.approx(1.0, abs=1e-3)
+    assert oracle.share == pytest.approx(1.0, abs=1e-3)
 
     blind = sum(means.values()) / len(means)
     _answer_with(pipe, lambda prompt: blind)
     report = probe(pipe, PAIR, clips=CLIPS, seeds=2)
     assert report.contrasts[0].ratio == pytest.approx(0.0, abs=1e-3)
+    assert report.contrasts[0].share == pytest.approx(0.0, abs=1e-3)
+
+    # a difference of the right length pointing the wrong way: ratio 1, share -1
+    _answer_with(pipe, lambda prompt: 2 * blind - means[prompt])
+    (flipped,) = probe(pipe, PAIR, clips=CLIPS, seeds=2).contrasts
+    assert flipped.ratio == pytest.approx(1.0, abs=1e-3)
+    assert flipped.share == pytest.approx(-1.0, abs=1e-3)
     assert report.contrasts[0].data == pytest.approx(oracle.data)  # the same rendered clips
     assert "left/right" in report.table()
     json.dumps(report.to_dict())

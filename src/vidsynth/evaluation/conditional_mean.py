@@ -7,9 +7,12 @@ E[x0 | prompt] (for v-prediction, x0 = -v). That step lays out where objects are
 way they go. For two prompts that differ in one attribute, ‖mean(A) - mean(B)‖ in latent
 space says how far the model moves its estimate for that attribute; the same distance
 between the means of rendered clips, encoded with the model's own VAE, says how far it
-should. A ratio near 1: the model's conditioning carries the attribute where a clip's layout
-is decided; near 0: the attribute is left to the noise, and no sampler setting brings it back.
-It takes seconds, so a training run can be checked long before an eval can tell.
+should. The share of the data's difference that the model's reproduces (its projection onto
+the data's, over the data's squared length) near 1: the model's conditioning carries the
+attribute where a clip's layout is decided; near 0: the attribute is left to the noise, and no
+sampler setting brings it back. The ratio of the two lengths alone can mislead: a difference
+of the right length may point elsewhere. It takes seconds, so a training run can be checked
+long before an eval can tell.
 """
 
 from __future__ import annotations
@@ -60,8 +63,9 @@ class Contrast:
 
     name: str
     prompts: tuple[str, str]
-    model: float
-    data: float
+    model: float  # ‖Δ‖ of the model's means
+    data: float  # ‖Δ‖ of the data's means
+    share: float  # <Δmodel, Δdata> / ‖Δdata‖²
 
     @property
     def ratio(self) -> float:
@@ -114,10 +118,12 @@ class MeanProbeReport:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def table(self) -> str:
-        head = f"{'attribute':<18} {'model':>8} {'data':>8} {'ratio':>6}"
+        head = f"{'attribute':<18} {'model':>8} {'data':>8} {'ratio':>6} {'share':>6}"
         rows = [head, "-" * len(head)]
         for c in self.contrasts:
-            rows.append(f"{c.name:<18} {c.model:>8.2f} {c.data:>8.2f} {c.ratio:>6.2f}")
+            rows.append(
+                f"{c.name:<18} {c.model:>8.2f} {c.data:>8.2f} {c.ratio:>6.2f} {c.share:>6.2f}"
+            )
         return "\n".join(rows)
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,13 +149,9 @@ def probe(
             data_mean(pipe.vae, p, frames=frames, size=size, fps=pipe.defaults.fps, clips=clips)
             for p in (a, b)
         ]
-        results.append(
-            Contrast(
-                name,
-                (a, b),
-                model=(model[0] - model[1]).norm().item(),
-                data=(data[0] - data[1]).norm().item(),
-            )
-        )
+        d_model, d_data = model[0] - model[1], data[0] - data[1]
+        norm = d_data.square().sum().item()
+        share = (d_model * d_data).sum().item() / norm if norm > 0 else float("nan")
+        results.append(Contrast(name, (a, b), d_model.norm().item(), d_data.norm().item(), share))
     settings = {"clips": clips, "seeds": seeds, "num_frames": frames, "size": size}
     return MeanProbeReport(results, settings)
