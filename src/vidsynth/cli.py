@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         "blending/repetition; judge); cascade: a cascade on the prompt set (judge, time per "
         "stage, peak RSS); mean: how far a text-to-video model's estimate at the noisiest "
         "step moves between prompts that differ in one attribute, against how far the mean "
-        "of rendered clips moves (ratio 1: the words reach the step that lays a clip out)",
+        "of rendered clips moves (share 1: the model reproduces the data's difference; 0: "
+        "the attribute is left to the noise)",
     )
     ev.add_argument("--model", default=None, help="model (default: bundled model)")
     ev.add_argument("--prompts", default=None, help="eval set version [v1; sr: sr1]")
