@@ -141,14 +141,20 @@ def probe(
     """Every contrast of `contrasts` (default: CONTRASTS) at the model's default clip size."""
     if clips < 1 or seeds < 1:
         raise InvalidParameter(f"the probe needs clips and seeds >= 1, got {clips} and {seeds}")
-    frames, size = pipe.defaults.num_frames, pipe.defaults.height
+    frames, size, fps = pipe.defaults.num_frames, pipe.defaults.height, pipe.defaults.fps
+    means: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # prompts recur across contrasts
+
+    def both(prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if prompt not in means:
+            means[prompt] = (
+                model_mean(pipe, prompt, frames=frames, size=size, seeds=seeds),
+                data_mean(pipe.vae, prompt, frames=frames, size=size, fps=fps, clips=clips),
+            )
+        return means[prompt]
+
     results = []
     for name, (a, b) in (contrasts or CONTRASTS).items():
-        model = [model_mean(pipe, p, frames=frames, size=size, seeds=seeds) for p in (a, b)]
-        data = [
-            data_mean(pipe.vae, p, frames=frames, size=size, fps=pipe.defaults.fps, clips=clips)
-            for p in (a, b)
-        ]
+        model, data = zip(both(a), both(b), strict=True)
         d_model, d_data = model[0] - model[1], data[0] - data[1]
         norm = d_data.square().sum().item()
         share = (d_model * d_data).sum().item() / norm if norm > 0 else float("nan")

@@ -87,6 +87,21 @@ def objects_apart(objects: tuple[ObjectSpec, ...], num_frames: int = BASE_FRAMES
     return True
 
 
+def _place_apart(
+    rng: np.random.Generator, objects: list[ObjectSpec]
+) -> tuple[ObjectSpec, ...] | None:
+    """Start positions for `objects` that keep them apart for the whole clip, within
+    POSITION_TRIES placements; None if there is no room."""
+    for _ in range(POSITION_TRIES):
+        placed = [_place(rng, o) for o in objects]
+        if any(p is None for p in placed):
+            return None
+        scene = tuple(p for p in placed if p is not None)
+        if objects_apart(scene):
+            return scene
+    return None
+
+
 def sample_scene(rng: np.random.Generator, level: int = 1) -> SceneSpec:
     """Draw a random scene with ``level`` objects (1 or 2).
 
@@ -105,13 +120,9 @@ def sample_scene(rng: np.random.Generator, level: int = 1) -> SceneSpec:
             obj = _sample_attributes(rng, background, used)
             used.add(obj.colour)
             combo.append(obj)
-        for _ in range(POSITION_TRIES):
-            placed = [_place(rng, o) for o in combo]
-            if any(p is None for p in placed):
-                break
-            objects = tuple(p for p in placed if p is not None)
-            if objects_apart(objects):
-                return SceneSpec(objects=objects, background=background)
+        objects = _place_apart(rng, combo)
+        if objects is not None:
+            return SceneSpec(objects=objects, background=background)
     raise RuntimeError("could not place the objects; the world constants leave no room")
 
 
@@ -128,11 +139,7 @@ def place_target(rng: np.random.Generator, target: SceneTarget) -> SceneSpec:
         )
         for o in target.objects
     ]
-    for _ in range(POSITION_TRIES):
-        placed = [_place(rng, o) for o in objects]
-        if any(p is None for p in placed):
-            break
-        scene = tuple(p for p in placed if p is not None)
-        if objects_apart(scene):
-            return SceneSpec(objects=scene, background=target.background)
+    placed = _place_apart(rng, objects)
+    if placed is not None:
+        return SceneSpec(objects=placed, background=target.background)
     raise ValueError(f"the world has no room for {target}")
