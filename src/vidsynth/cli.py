@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--mode",
-        choices=["t2v", "sr", "cascade", "mean"],
+        choices=["t2v", "sr", "cascade", "mean", "direction"],
         default="t2v",
         help="t2v: a text-to-video model on the prompt set; sr: a super-resolution model on "
         "held-out world clips against the true render (PSNR/SSIM vs bicubic, or vs frame "
@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
         "stage, peak RSS); mean: how far a text-to-video model's estimate at the noisiest "
         "step moves between prompts that differ in one attribute, against how far the mean "
         "of rendered clips moves (share 1: the model reproduces the data's difference; 0: "
-        "the attribute is left to the noise)",
+        "the attribute is left to the noise); direction: clips from the same seed for "
+        "captions that differ only in the direction word (steer 1: the word sets the direction "
+        "as in rendered clips; 0: the noise does)",
     )
     ev.add_argument("--model", default=None, help="model (default: bundled model)")
     ev.add_argument("--prompts", default=None, help="eval set version [v1; sr: sr1]")
@@ -213,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="sr: held-out clips to score, the first N of the set [32]; mean: rendered clips "
         "per prompt for the data's mean [48]",
+    )
+    ev.add_argument(
+        "--seeds", type=int, default=4, help="direction: seeds per subject and pair of words"
     )
     ev.add_argument(
         "--noise-aug-level", type=float, default=None, help="sr: augmentation level (model's)"
@@ -319,6 +324,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_cascade(args, kinds)
     if args.mode == "mean":
         return _eval_mean(args)
+    if args.mode == "direction":
+        return _eval_direction(args)
     pipe = vidsynth.load(args.model, device=args.device, task="text-to-video")
     from vidsynth.training.model_card import write_model_card
 
@@ -428,6 +435,20 @@ def _eval_mean(args: argparse.Namespace) -> int:
     pipe = vidsynth.load(args.model, device=args.device, task="text-to-video")
     clips = 48 if args.clips is None else args.clips
     return _report(args, pipe.name, probe(pipe, clips=clips))
+
+
+def _eval_direction(args: argparse.Namespace) -> int:
+    """`vidsynth eval --mode direction`: does the direction word set a clip's direction?"""
+
+    import vidsynth
+    from vidsynth.errors import InvalidParameter
+    from vidsynth.evaluation.direction import direction_test
+
+    if args.model_card:
+        raise InvalidParameter("--model-card applies to --mode t2v and --mode sr")
+    pipe = vidsynth.load(args.model, device=args.device, task="text-to-video")
+    report = direction_test(pipe, seeds=args.seeds, **_sampling_overrides(args))
+    return _report(args, pipe.name, report)
 
 
 def _eval_cascade(args: argparse.Namespace, kinds: tuple[str, ...]) -> int:
