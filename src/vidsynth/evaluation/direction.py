@@ -12,7 +12,7 @@ clips of the two captions, is the model's *steer*:
 - negative: the words are swapped.
 
 The eval's motion accuracy cannot tell a model that ignores the word from one that follows it
-weakly, and it takes minutes; this takes about a minute and separates the two.
+weakly, and it takes a quarter of an hour; this takes a few minutes and separates the two.
 """
 
 from __future__ import annotations
@@ -107,8 +107,10 @@ def steer_test(
     pairs: dict[str, tuple[str, str, str]] | None = None,
 ) -> DirectionReport:
     """Each pair of `pairs` (default PAIRS) with every subject and seed, against `reference`."""
-    if seeds < 1 or not subjects:
-        raise InvalidParameter(f"the direction test needs seeds >= 1 and subjects, got {seeds}")
+    if seeds < 1:
+        raise InvalidParameter(f"the direction test needs seeds >= 1, got {seeds}")
+    if not subjects:
+        raise InvalidParameter("the direction test needs at least one subject")
     results = []
     for name, (word, opposite, component) in (pairs or PAIRS).items():
         diffs, ref_diffs, follows, same = [], [], 0, 0
