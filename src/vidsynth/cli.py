@@ -316,6 +316,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise InvalidParameter(f"unknown kind(s) {unknown}; choose from {', '.join(KINDS)}")
+    if args.model_card and args.mode not in ("t2v", "sr"):
+        raise InvalidParameter("--model-card applies to --mode t2v and --mode sr")
     if args.model_card and not (args.model and (Path(args.model) / "training.json").is_file()):
         raise InvalidParameter("--model-card needs --model FOLDER of an export with training.json")
     if args.mode == "sr":
@@ -427,11 +429,8 @@ def _eval_mean(args: argparse.Namespace) -> int:
     """`vidsynth eval --mode mean`: the conditional-mean probe of a text-to-video model."""
 
     import vidsynth
-    from vidsynth.errors import InvalidParameter
     from vidsynth.evaluation.conditional_mean import probe
 
-    if args.model_card:
-        raise InvalidParameter("--model-card applies to --mode t2v and --mode sr")
     pipe = vidsynth.load(args.model, device=args.device, task="text-to-video")
     clips = 48 if args.clips is None else args.clips
     return _report(args, pipe.name, probe(pipe, clips=clips))
@@ -441,11 +440,8 @@ def _eval_direction(args: argparse.Namespace) -> int:
     """`vidsynth eval --mode direction`: does the direction word set a clip's direction?"""
 
     import vidsynth
-    from vidsynth.errors import InvalidParameter
     from vidsynth.evaluation.direction import direction_test
 
-    if args.model_card:
-        raise InvalidParameter("--model-card applies to --mode t2v and --mode sr")
     pipe = vidsynth.load(args.model, device=args.device, task="text-to-video")
     report = direction_test(pipe, seeds=args.seeds, **_sampling_overrides(args))
     return _report(args, pipe.name, report)
@@ -454,12 +450,9 @@ def _eval_direction(args: argparse.Namespace) -> int:
 def _eval_cascade(args: argparse.Namespace, kinds: tuple[str, ...]) -> int:
     """`vidsynth eval --mode cascade`: the judge on a cascade's final videos, time per stage."""
 
-    from vidsynth.errors import InvalidParameter
     from vidsynth.evaluation.cascade import evaluate_cascade
     from vidsynth.pipelines.cascade import DEFAULT_CASCADE, resolve_cascade
 
-    if args.model_card:
-        raise InvalidParameter("--model-card applies to --mode t2v and --mode sr")
     cascade = resolve_cascade(args.cascade or DEFAULT_CASCADE)
     if args.model:
         cascade = cascade.with_base(args.model)
