@@ -550,3 +550,56 @@ def test_frame_embedding_can_see_the_prompt() -> None:
         plain.add_frame_embedding(text=True)
         assert plain.config.frame_embedding_text
         assert _max_diff(before, plain(sample, t, context)) == 0.0
+
+
+def test_first_frame_input_is_added_zero_initialised_and_saved(tmp_path: Path) -> None:
+    """``add_first_frame_input``: ``conv_in`` gains latent + 1 channels with zero weights (the
+    model is what it was, whatever the first frame), the config records it, and a UNet that
+    has learned to use it loads back as it was saved."""
+    from vidsynth.models.first_frame import first_frame_concat
+
+    config = tiny_config()
+    plain = _ours(config)
+    sample, t, context = unet_inputs(config, batch=2, frames=4)
+    c = config["out_channels"]
+    first = torch.randn(2, c, *sample.shape[-2:])
+    with torch.no_grad():
+        before = plain(sample, t, context)
+        plain.add_first_frame_input()
+        assert plain.config.first_frame and plain.config.in_channels == 2 * c + 1
+        assert (
+            _max_diff(before, plain(sample, t, context, concat=first_frame_concat(first, sample)))
+            == 0
+        )
+        with pytest.raises(ValueError, match="already has"):
+            plain.add_first_frame_input()
+        with pytest.raises(ValueError, match="input channels"):
+            plain(sample, t, context)  # the first-frame channels are not optional
+
+        randomize_(plain, seed=3)  # as if trained: now the first frame matters
+        given = plain(sample, t, context, concat=first_frame_concat(first, sample))
+        other = plain(sample, t, context, concat=first_frame_concat(-first, sample))
+        assert _max_diff(given, other) > 1e-3
+    plain.save_pretrained(tmp_path)
+    loaded = UNet3DModel.from_pretrained(tmp_path)
+    assert loaded.config.first_frame
+    with torch.no_grad():
+        assert (
+            _max_diff(loaded(sample, t, context, concat=first_frame_concat(first, sample)), given)
+            < 1e-6
+        )
+
+    with pytest.raises(ValueError, match="first_frame needs in_channels"):
+        UNet3DConfig.from_dict({**config, "first_frame": True})
+
+    # warm start: the first frame enters through c × the latent weights, so it acts at once
+    warm = _ours(config)
+    warm.add_first_frame_input(warm_start=0.5)
+    weight = warm.conv_in.weight
+    assert torch.equal(weight[:, c : 2 * c], 0.5 * weight[:, :c]) and not weight[:, 2 * c].any()
+    with torch.no_grad():
+        given = warm(sample, t, context, concat=first_frame_concat(first, sample))
+        assert (
+            _max_diff(given, warm(sample, t, context, concat=first_frame_concat(None, sample)))
+            > 1e-3
+        )

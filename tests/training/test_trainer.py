@@ -370,6 +370,56 @@ def test_t2v_resumes_on_a_decoder_finetuned_vae_only(tmp_path, trained_vae, deco
     assert len(vae_lines) == 2 and "encoder frozen" in vae_lines[1], vae_lines
 
 
+def test_finetuning_adds_a_first_frame_input_and_generates_in_two_stages(tmp_path, trained_vae):
+    """model.init_from with model.unet.first_frame: the UNet gains the first-frame input,
+    learns to use it, and the exported model draws a clip's first frame as an image from the
+    text, then the clip from the text and that frame; a clip still depends only on its prompt
+    and seed."""
+    from vidsynth.pipelines.loading import load
+    from vidsynth.training.model_card import write_model_card
+
+    base = Trainer(t2v_config(tmp_path / "base", trained_vae, sample_every=0)).train()
+    config = t2v_config(
+        tmp_path / "ft", trained_vae, sample_every=0, image_batch_size=2, first_frame_dropout=0.5
+    )
+    config.model.init_from = str(base.exported)
+    config.model.unet = {**config.model.unet, "first_frame": True, "frame_embedding": True}
+    trainer = Trainer(config)
+    unet = trainer.unwrapped
+    assert unet.config.first_frame and unet.config.in_channels == 2 * 4 + 1
+    assert not unet.conv_in.weight[:, 4:].any()
+    result = trainer.train()
+    assert unet.conv_in.weight[:, 4:].abs().max() > 0  # it learned from the first frames
+
+    config.model.first_frame_warm_start = 0.5
+    config.output_dir = str(tmp_path / "warm")
+    weight = Trainer(config).unwrapped.conv_in.weight
+    assert torch.equal(weight[:, 4:8], 0.5 * weight[:, :4])
+
+    pipe = load(result.exported)
+    assert pipe.unet.config.first_frame
+    calls = []
+    forward = pipe.unet.forward
+
+    def spy(sample, t, context, **kwargs):
+        concat = kwargs["concat"]
+        calls.append(
+            (sample.shape[2], kwargs["independent_frames"], concat[:, -1, 0].mean().item())
+        )
+        return forward(sample, t, context, **kwargs)
+
+    pipe.unet.forward = spy
+    two = pipe.batch(["a red circle moving right", "a blue square"], seeds=[3, 4])
+    # 2 steps of the first frame (one frame, no temporal layers, no first frame given), then
+    # 2 steps of the clip with it
+    assert calls == [(1, True, 0.0)] * 2 + [(4, False, 1.0)] * 2
+    one = pipe.batch(["a blue square"], seeds=[4])
+    assert np.abs(one[0].frames.astype(int) - two[1].frames.astype(int)).max() <= 1
+
+    report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
+    assert "First-frame input" in write_model_card(result.exported, report, title="t").read_text()
+
+
 def test_freeze_encoder_is_for_vaes_only(tmp_path, trained_vae):
     with pytest.raises(InvalidParameter, match="freeze_encoder"):
         Trainer(t2v_config(tmp_path / "t", trained_vae, freeze_encoder=True))

@@ -12,6 +12,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from vidsynth.devices import available_memory
 from vidsynth.errors import InvalidParameter
+from vidsynth.models.first_frame import first_frame_concat
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
 from vidsynth.models.vae import decode_to_uint8, decode_video
@@ -20,7 +21,10 @@ from vidsynth.pipelines.memory import estimate_peak_bytes
 from vidsynth.pipelines.params import GenerationParams
 from vidsynth.pipelines.result import VideoResult
 from vidsynth.sampling.denoise import StepCallback, denoise
-from vidsynth.sampling.noise import resolve_seed, seeded_noise
+from vidsynth.sampling.noise import derive_seed, resolve_seed, seeded_noise
+
+# derive_seed's stream for the noise a first-frame UNet draws a clip's first frame from.
+FIRST_FRAME_STREAM = 0xF1257
 
 # progress(stage, step, total): a UI hook; raising from it cancels the call.
 ProgressFn = Callable[[str, int, int], None]
@@ -136,20 +140,38 @@ class TextToVideoPipeline(PromptAndScheduler):
             )
 
     def initial_latents(self, seeds: Sequence[int], params: GenerationParams) -> torch.Tensor:
+        """Each clip's starting noise (B, C, F, h, w), from its own seed."""
+        return self._noise(seeds, params, params.num_frames)
+
+    def _noise(self, seeds: Sequence[int], params: GenerationParams, frames: int) -> torch.Tensor:
         shape = (
             len(seeds),
             self.latent_channels,
-            params.num_frames,
+            frames,
             params.height // self.vae_scale,
             params.width // self.vae_scale,
         )
         return seeded_noise(shape, seeds, device=self.device, dtype=self.dtype)
 
-    def model_fn(self) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    def model_fn(
+        self, first: torch.Tensor | None = None, *, independent_frames: bool = False
+    ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The UNet as a sampling function. A UNet with a first-frame input gets `first`
+        (B, C, h, w), the latents every clip starts from, for both halves of a guided batch;
+        without it the input says "no first frame". `independent_frames`: the frames are
+        separate images (temporal layers bypassed)."""
         unet = self.unet
 
         def fn(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-            return unet(x.to(unet.dtype), t, context)
+            concat = None
+            if unet.config.first_frame:
+                given = first
+                if given is not None and given.shape[0] != x.shape[0]:  # [uncond, cond]
+                    given = given.repeat(x.shape[0] // given.shape[0], 1, 1, 1)
+                concat = first_frame_concat(given, x)
+            return unet(
+                x.to(unet.dtype), t, context, concat=concat, independent_frames=independent_frames
+            )
 
         return fn
 
@@ -163,11 +185,15 @@ class TextToVideoPipeline(PromptAndScheduler):
         timesteps: torch.Tensor,
         guidance_scale: float,
         progress: ProgressFn | None = None,
+        *,
+        first: torch.Tensor | None = None,
+        independent_frames: bool = False,
     ) -> torch.Tensor:
         """Guided denoising of noisy `latents` along `timesteps` (set on `sched`).
 
         The core shared by text-to-video (the full schedule from pure noise) and
-        video-to-video (the tail of the schedule from a noised input video).
+        video-to-video (the tail of the schedule from a noised input video). `first` and
+        `independent_frames` go to `model_fn`.
         """
         context = self.encode_prompts(prompts)
         guided = guidance_scale > 1.0
@@ -176,7 +202,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         if progress is not None:
             callback = lambda i, total, t: progress("denoise", i + 1, total)
         return denoise(
-            self.model_fn(),
+            self.model_fn(first, independent_frames=independent_frames),
             latents.to(self.device, self.dtype),
             sched,
             num_inference_steps=len(timesteps),
@@ -200,7 +226,15 @@ class TextToVideoPipeline(PromptAndScheduler):
         latents: torch.Tensor | None = None,
         progress: ProgressFn | None = None,
     ) -> torch.Tensor:
-        """The denoised latents (B, C, F, h, w) for one batch."""
+        """The denoised latents (B, C, F, h, w) for one batch.
+
+        A UNet with a first-frame input draws each clip in two stages (Emu Video's
+        factorisation): the first frame alone from the text, as an image (temporal layers
+        bypassed, so it costs about one frame in F), then the clip from the text and that frame.
+        """
+        first = None
+        if self.unet.config.first_frame:
+            first = self.first_frame(prompts, negative_prompts, seeds, params, scheduler=scheduler)
         sched = self.scheduler(scheduler)
         # set the schedule first: Euler's initial sigma depends on it
         sched.set_timesteps(params.num_inference_steps, device=self.device)
@@ -215,7 +249,37 @@ class TextToVideoPipeline(PromptAndScheduler):
             sched.timesteps,
             params.guidance_scale,
             progress,
+            first=first,
         )
+
+    @torch.inference_mode()
+    def first_frame(
+        self,
+        prompts: Sequence[str],
+        negative_prompts: Sequence[str],
+        seeds: Sequence[int],
+        params: GenerationParams,
+        *,
+        scheduler: str | None = None,
+    ) -> torch.Tensor:
+        """The first frames' latents (B, C, h, w), drawn as images from the text.
+
+        Their noise is a stream of its own (``derive_seed(seed, FIRST_FRAME_STREAM)``), so a
+        clip still depends only on its prompt and seed."""
+        sched = self.scheduler(scheduler)
+        sched.set_timesteps(params.num_inference_steps, device=self.device)
+        image_seeds = [derive_seed(s, FIRST_FRAME_STREAM) for s in seeds]
+        noise = self._noise(image_seeds, params, 1) * sched.init_noise_sigma
+        image = self.sample(
+            prompts,
+            negative_prompts,
+            noise,
+            sched,
+            sched.timesteps,
+            params.guidance_scale,
+            independent_frames=True,
+        )
+        return image[:, :, 0]
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor, chunk_size: int = 8) -> torch.Tensor:

