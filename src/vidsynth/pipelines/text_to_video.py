@@ -235,21 +235,10 @@ class TextToVideoPipeline(PromptAndScheduler):
         first = None
         if self.unet.config.first_frame:
             first = self.first_frame(prompts, negative_prompts, seeds, params, scheduler=scheduler)
-        sched = self.scheduler(scheduler)
-        # set the schedule first: Euler's initial sigma depends on it
-        sched.set_timesteps(params.num_inference_steps, device=self.device)
         if latents is None:
             latents = self.initial_latents(seeds, params)
-        latents = latents.to(self.device, self.dtype) * sched.init_noise_sigma
-        return self.sample(
-            prompts,
-            negative_prompts,
-            latents,
-            sched,
-            sched.timesteps,
-            params.guidance_scale,
-            progress,
-            first=first,
+        return self._from_noise(
+            prompts, negative_prompts, latents, params, scheduler, progress, first=first
         )
 
     @torch.inference_mode()
@@ -266,20 +255,37 @@ class TextToVideoPipeline(PromptAndScheduler):
 
         Their noise is a stream of its own (``derive_seed(seed, FIRST_FRAME_STREAM)``), so a
         clip still depends only on its prompt and seed."""
+        noise = self._noise([derive_seed(s, FIRST_FRAME_STREAM) for s in seeds], params, 1)
+        image = self._from_noise(
+            prompts, negative_prompts, noise, params, scheduler, independent_frames=True
+        )
+        return image[:, :, 0]
+
+    def _from_noise(
+        self,
+        prompts: Sequence[str],
+        negative_prompts: Sequence[str],
+        noise: torch.Tensor,
+        params: GenerationParams,
+        scheduler: str | None,
+        progress: ProgressFn | None = None,
+        **model_kwargs: Any,
+    ) -> torch.Tensor:
+        """`sample` along the whole schedule, from unit `noise` scaled as the scheduler wants."""
         sched = self.scheduler(scheduler)
+        # set the schedule first: Euler's initial sigma depends on it
         sched.set_timesteps(params.num_inference_steps, device=self.device)
-        image_seeds = [derive_seed(s, FIRST_FRAME_STREAM) for s in seeds]
-        noise = self._noise(image_seeds, params, 1) * sched.init_noise_sigma
-        image = self.sample(
+        latents = noise.to(self.device, self.dtype) * sched.init_noise_sigma
+        return self.sample(
             prompts,
             negative_prompts,
-            noise,
+            latents,
             sched,
             sched.timesteps,
             params.guidance_scale,
-            independent_frames=True,
+            progress,
+            **model_kwargs,
         )
-        return image[:, :, 0]
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor, chunk_size: int = 8) -> torch.Tensor:
