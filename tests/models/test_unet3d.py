@@ -520,6 +520,53 @@ def test_position_embedding_tells_pixels_where_they_are_in_the_frame(tmp_path: P
         assert _max_diff(loaded(sample, t, context), ours(sample, t, context)) < 1e-6
 
 
+def test_temporal_position_embedding_lets_temporal_attention_order_frames(
+    tmp_path: Path,
+) -> None:
+    """``temporal_position_embedding``: without it a temporal transformer is blind to frame
+    order (reversing its input frames reverses its output exactly, so nothing downstream can
+    tell "moving left" from "moving right" played backwards); with it, it is not. It acts from
+    the first step, travels in config.json, and independent frames still skip it."""
+    from vidsynth.models.transformers import TemporalTransformer
+
+    torch.manual_seed(0)
+    layer = randomize_(TemporalTransformer(16, 2, 8, groups=4), 0).eval()
+    x = torch.randn(2 * 6, 16, 3, 3)  # 2 clips of 6 frames, folded
+
+    def reversed_frames(y: torch.Tensor) -> torch.Tensor:
+        return y.view(2, 6, *y.shape[1:]).flip(1).flatten(0, 1)
+
+    with torch.no_grad():
+        blind = layer(x, 6)
+        assert _max_diff(reversed_frames(layer(reversed_frames(x), 6)), blind) < 1e-5
+        layer.frame_positions = True
+        ordered = layer(x, 6)
+        assert _max_diff(reversed_frames(layer(reversed_frames(x), 6)), ordered) > 1e-3
+        assert _max_diff(ordered, blind) > 1e-3
+        assert _max_diff(layer(x, None), x) == 0.0  # independent frames: still the identity
+
+    config = tiny_config()
+    plain = _ours(config)
+    sample, t, context = unet_inputs(config, frames=4)
+    with torch.no_grad():
+        before = plain(sample, t, context)
+        plain.add_temporal_position_embedding()
+        temporal = [m for m in plain.modules() if isinstance(m, TemporalTransformer)]
+        assert len(temporal) > 1 and all(m.frame_positions for m in temporal)
+        after = plain(sample, t, context)
+        assert _max_diff(before, after) > 1e-4  # no weights: it acts at once
+        with pytest.raises(ValueError, match="already has"):
+            plain.add_temporal_position_embedding()
+        images = plain(sample, t, context, independent_frames=True)
+        plain_images = _ours(config)(sample, t, context, independent_frames=True)
+        assert _max_diff(images, plain_images) == 0.0
+    plain.save_pretrained(tmp_path)
+    loaded = UNet3DModel.from_pretrained(tmp_path)
+    assert loaded.config.temporal_position_embedding
+    with torch.no_grad():
+        assert _max_diff(loaded(sample, t, context), after) < 1e-6
+
+
 def test_frame_embedding_can_see_the_prompt() -> None:
     """``frame_embedding_text``: the frame embedding also gets the mean of the prompt's token
     states (padding, all zero, left out), so a frame's place in time can meet the words for

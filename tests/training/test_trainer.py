@@ -426,9 +426,10 @@ def test_freeze_encoder_is_for_vaes_only(tmp_path, trained_vae):
 
 
 def test_finetuning_adds_frame_and_position_embeddings_to_a_trained_model(tmp_path, trained_vae):
-    """model.init_from with model.unet.frame_embedding and position_embedding: the exported
-    model's UNet gains both, zero-initialised, and trains them in fp32 (exports are fp16) on
-    clips and on single frames at their times; the result exports and generates."""
+    """model.init_from with model.unet.frame_embedding, position_embedding and
+    temporal_position_embedding: the exported model's UNet gains them (the first two
+    zero-initialised, trained in fp32 as exports are fp16) on clips and on single frames at
+    their times; the result exports and generates."""
     from vidsynth.pipelines.loading import load
     from vidsynth.training.model_card import write_model_card
 
@@ -441,11 +442,12 @@ def test_finetuning_adds_frame_and_position_embeddings_to_a_trained_model(tmp_pa
         "frame_embedding": True,
         "frame_embedding_text": True,
         "position_embedding": True,
+        "temporal_position_embedding": True,
     }
     trainer = Trainer(config)
     unet = trainer.unwrapped
     assert unet.config.frame_embedding and unet.config.frame_embedding_text
-    assert unet.config.position_embedding
+    assert unet.config.position_embedding and unet.transformer_in.frame_positions
     assert unet.dtype == torch.float32
     assert not unet.frame_embedding.mlp.linear_2.weight.any()
     assert not unet.position_embedding.proj.weight.any()
@@ -455,12 +457,14 @@ def test_finetuning_adds_frame_and_position_embeddings_to_a_trained_model(tmp_pa
     assert unet.position_embedding.proj.weight.abs().max() > 0
     pipe = load(result.exported)
     assert pipe.unet.config.frame_embedding and pipe.unet.config.position_embedding
+    assert pipe.unet.config.temporal_position_embedding and pipe.unet.transformer_in.frame_positions
     clip = pipe("a red circle moving right", seed=0, num_inference_steps=2)
     assert clip.frames.shape == (4, 32, 32, 3)
 
     report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
     card = write_model_card(result.exported, report, title="tiny").read_text()
     assert "Frame embedding" in card and "Position embedding" in card
+    assert "Temporal position embedding" in card
     runs = [line for line in card.splitlines() if line.startswith(("- UNet:", "- UNet,"))]
     base_line, tuned_line = runs
     assert base_line.startswith("- UNet: ") and "— 4 steps" in base_line

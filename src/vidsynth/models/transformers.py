@@ -3,7 +3,9 @@
 * ``SpatialTransformer``: tokens are the H*W pixels of each frame; self-attention, then
   cross-attention to the text (and any extra) context, then a GEGLU feed-forward.
 * ``TemporalTransformer``: tokens are the F frames at each pixel; two self-attentions (no
-  cross-attention) and the feed-forward.
+  cross-attention) and the feed-forward. With ``frame_positions`` each token gets its frame's
+  sinusoidal position added after ``proj_in`` (as AnimateDiff's motion modules do); without it
+  (ModelScope, diffusers) the attention cannot tell one frame's place from another's.
 
 Both wrap their transformer blocks in ``GroupNorm -> Linear proj_in ... Linear proj_out`` plus a
 residual, as diffusers' ``Transformer2DModel`` (with ``use_linear_projection=True``, which is what
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from vidsynth.models.attention import Attention, FeedForward
+from vidsynth.models.embeddings import timestep_features
 
 
 class BasicTransformerBlock(nn.Module):
@@ -104,6 +107,9 @@ class TemporalTransformer(nn.Module):
             [BasicTransformerBlock(inner, heads, head_dim, double_self_attention=True)]
         )
         self.proj_out = nn.Linear(inner, channels)
+        # Set by the UNet for configs with ``temporal_position_embedding``; a flag, not a
+        # module, because the features are fixed and any clip length gets its own.
+        self.frame_positions = False
 
     def forward(self, x: torch.Tensor, num_frames: int | None) -> torch.Tensor:
         """``x`` (B*F, C, H, W) -> (B*F, C, H, W); the identity when ``num_frames`` is None
@@ -117,6 +123,9 @@ class TemporalTransformer(nn.Module):
         t = self.norm(frames.permute(0, 3, 1, 2))
         t = t.permute(0, 3, 2, 1).reshape(b * hw, num_frames, c)  # tokens = frames per pixel
         t = self.proj_in(t)
+        if self.frame_positions:
+            index = torch.arange(num_frames, device=t.device)
+            t = t + timestep_features(index, t.shape[-1], flip_sin_to_cos=False).to(t.dtype)
         for block in self.transformer_blocks:
             t = block(t)
         t = self.proj_out(t).view(b, hw, num_frames, c).transpose(1, 2)

@@ -74,8 +74,10 @@ class UNet3DConfig:
     clip is embedded and added to its timestep embedding; ModelScope has no such input),
     ``frame_embedding_text`` (that embedding also sees the mean of the prompt's token states)
     ``position_embedding`` (each latent pixel's place in the frame is embedded and added to
-    the features after ``conv_in``) and ``first_frame`` (the last ``latents + 1`` input channels
-    are a first frame to start the clip from, ``vidsynth.models.first_frame``).
+    the features after ``conv_in``), ``temporal_position_embedding`` (every temporal
+    transformer adds its frames' sinusoidal positions to its tokens) and ``first_frame`` (the
+    last ``latents + 1`` input channels are a first frame to start the clip from,
+    ``vidsynth.models.first_frame``).
     """
 
     sample_size: int | None = None
@@ -108,6 +110,7 @@ class UNet3DConfig:
     frame_embedding: bool = False
     frame_embedding_text: bool = False
     position_embedding: bool = False
+    temporal_position_embedding: bool = False
     first_frame: bool = False
 
     _TUPLE_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -267,8 +270,27 @@ class UNet3DModel(nn.Module):
         self.conv_norm_out = nn.GroupNorm(groups, ch[0], eps=eps)
         self.conv_act = nn.SiLU()  # SiLU regardless of act_fn, as in the reference
         self.conv_out = nn.Conv2d(ch[0], config.out_channels, 3, padding=1)
+        self._set_temporal_positions()
 
     # ------------------------------------------------------------------ utilities
+
+    def _set_temporal_positions(self) -> None:
+        # Fixed features at full strength from the first step, unlike the zero-initialised
+        # frame embedding: the temporal attention can order frames before any of it trains.
+        for module in self.modules():
+            if isinstance(module, TemporalTransformer):
+                module.frame_positions = self.config.temporal_position_embedding
+
+    def add_temporal_position_embedding(self) -> None:
+        """Switch on ``config.temporal_position_embedding`` in a UNet trained without it.
+
+        It has no weights, so unlike the other ``add_*`` methods it changes the outputs at
+        once: the fine-tune that follows has to adapt the temporal layers to it.
+        """
+        if self.config.temporal_position_embedding:
+            raise ValueError("this UNet already has a temporal position embedding")
+        self.config.temporal_position_embedding = True
+        self._set_temporal_positions()
 
     @property
     def dtype(self) -> torch.dtype:

@@ -85,6 +85,11 @@ def _embedding_lines(folder: Path) -> list[str]:
             "- Position embedding (vidsynth's addition to the ModelScope UNet): each latent",
             "  pixel's place in the frame is embedded and added to the features after conv_in.",
         ]
+    if config.get("temporal_position_embedding"):
+        lines += [
+            "- Temporal position embedding (as in AnimateDiff's motion modules): every temporal",
+            "  transformer adds its frames' sinusoidal positions to its tokens.",
+        ]
     if config.get("first_frame"):
         lines += [
             "- First-frame input (text-to-video factorised as in Emu Video): the clip's first",

@@ -306,11 +306,15 @@ class Trainer:
             # fp32 master weights: exported models are stored in fp16
             unet = UNet3DModel.from_pretrained(base / "unet", dtype=torch.float32)
             # Embeddings the config asks for and the model lacks are added zero-initialised,
-            # so the fine-tune starts as the model it was.
+            # so the fine-tune starts as the model it was (but for the temporal position
+            # embedding, which has no weights to start at zero).
             if mc.unet.get("frame_embedding") and not unet.config.frame_embedding:
                 unet.add_frame_embedding(text=bool(mc.unet.get("frame_embedding_text")))
             if mc.unet.get("position_embedding") and not unet.config.position_embedding:
                 unet.add_position_embedding()
+            wants_tpe = mc.unet.get("temporal_position_embedding")
+            if wants_tpe and not unet.config.temporal_position_embedding:
+                unet.add_temporal_position_embedding()
             if mc.unet.get("first_frame") and not unet.config.first_frame:
                 unet.add_first_frame_input(warm_start=mc.first_frame_warm_start)
             vae_folder = base / "vae"
