@@ -435,7 +435,8 @@ def test_finetuning_adds_frame_and_position_embeddings_to_a_trained_model(tmp_pa
 
     base = Trainer(t2v_config(tmp_path / "base", trained_vae, sample_every=0)).train()
     assert base.exported is not None
-    config = t2v_config(tmp_path / "ft", trained_vae, sample_every=0, image_batch_size=2)
+    # the VAE comes with the model it continues, wherever vae_path points
+    config = t2v_config(tmp_path / "ft", tmp_path / "absent", sample_every=0, image_batch_size=2)
     config.model.init_from = str(base.exported)
     config.model.unet = {
         **config.model.unet,
@@ -465,7 +466,44 @@ def test_finetuning_adds_frame_and_position_embeddings_to_a_trained_model(tmp_pa
     card = write_model_card(result.exported, report, title="tiny").read_text()
     assert "Frame embedding" in card and "Position embedding" in card
     assert "Temporal position embedding" in card
+    assert "\n- VAE: `vidsynth train" in card  # the VAE's run, recorded by the model it continued
     runs = [line for line in card.splitlines() if line.startswith(("- UNet:", "- UNet,"))]
     base_line, tuned_line = runs
     assert base_line.startswith("- UNet: ") and "— 4 steps" in base_line
     assert tuned_line.startswith("- UNet, fine-tuned from it: ")
+
+
+def test_a_finetune_resumes_when_its_init_folder_already_has_the_added_modules(
+    tmp_path, trained_vae
+):
+    """A fine-tune that added a frame embedding registers it after every other module; once its
+    own export replaces the model folder it started from (as when it becomes the bundled
+    model), a rebuilt UNet registers the embedding in its place. Resuming must still give each
+    parameter its own optimizer and EMA state (matched by name), not a neighbour's."""
+    import shutil
+
+    base = Trainer(t2v_config(tmp_path / "base", trained_vae, sample_every=0)).train()
+    config = t2v_config(tmp_path / "ft", trained_vae, sample_every=0)
+    config.model.init_from = str(base.exported)
+    config.model.unet = {**config.model.unet, "frame_embedding": True}
+    first = Trainer(config)
+    tuned = first.train(max_steps=2)
+    names = [n for n, _ in first.unwrapped.named_parameters()]
+    assert names[-1].startswith("frame_embedding.")  # added last
+    shutil.rmtree(base.exported)
+    shutil.copytree(first.export(tmp_path / "export"), base.exported)
+
+    again = Trainer(config)
+    rebuilt = [n for n, _ in again.unwrapped.named_parameters()]
+    assert rebuilt != names and sorted(rebuilt) == sorted(names)  # another order
+    tensors, _ = again.store.load(tuned.output_dir / "checkpoints" / "step-0000002")
+    saved_state = tensors["optimizer"]["state"]
+    saved_shadow = tensors["ema"]["shadow_params"]
+    assert again.resume() and again.step == 2
+    params = dict(again.unwrapped.named_parameters())
+    for name in ("frame_embedding.mlp.linear_2.weight", "conv_in.weight"):
+        state = again.optimizer.state[params[name]]
+        assert torch.equal(state["exp_avg"], saved_state[names.index(name)]["exp_avg"])
+        shadow = again.ema.shadow_params[rebuilt.index(name)]
+        assert torch.equal(shadow, saved_shadow[names.index(name)])
+    assert again.train().step == 4  # and trains on

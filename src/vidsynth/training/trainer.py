@@ -244,6 +244,33 @@ def _batches(
         )
 
 
+def _match_parameter_order(model: torch.nn.Module, tensors: dict[str, Any]) -> None:
+    """Reorder a checkpoint's optimizer and EMA states, which are lists in parameter order,
+    to `model`'s order, matching them by the parameter names in its saved weights.
+
+    The order depends on how the model was built: a module added to a trained UNet when
+    fine-tuning (a frame embedding, say) comes after all others, while the same UNet loaded
+    from an export that has it registers it in its place. Resuming such a run from a model
+    folder that already has the module must still pair each state with its own parameter.
+    """
+    names = [n for n, _ in model.named_parameters()]
+    saved = [k for k in tensors["model"] if k in set(names)]  # state_dict keeps saving order
+    if saved == names or sorted(saved) != sorted(names):
+        return  # same order, or not the same parameters (load_state_dict has said so)
+    where = {name: i for i, name in enumerate(saved)}
+    ema = tensors["ema"]
+    ema["shadow_params"] = [ema["shadow_params"][where[n]] for n in names]
+    trained = [n for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = tensors["optimizer"]
+    groups = optimizer["param_groups"]
+    if len(groups) != 1 or len(groups[0]["params"]) != len(trained):
+        raise InvalidParameter("cannot match this checkpoint's optimizer state to the model")
+    saved_trained = [n for n in saved if n in set(trained)]
+    index = {name: i for i, name in enumerate(saved_trained)}
+    old = optimizer["state"]
+    optimizer["state"] = {i: old[index[n]] for i, n in enumerate(trained) if index[n] in old}
+
+
 class Trainer:
     """Builds the model for `config.task`, then trains, checkpoints, samples and exports."""
 
@@ -408,6 +435,7 @@ class Trainer:
                 "config; restore that config, or use a new output_dir to start over"
             )
         self.unwrapped.load_state_dict(tensors["model"])
+        _match_parameter_order(self.unwrapped, tensors)
         self.optimizer.load_state_dict(tensors["optimizer"])
         self.lr_schedule.load_state_dict(tensors["lr_schedule"])
         # The saved optimizer holds the lr of the old schedule; a schedule changed since (a
@@ -709,7 +737,12 @@ class Trainer:
         if self.config.model.init_from and init_record.is_file():
             provenance["init"] = json.loads(init_record.read_text())  # the run it continued
         vae_record = Path(self.config.model.vae_path) / "training.json"
-        if self.config.task != "vae" and self.config.model.vae_path and vae_record.is_file():
+        if self.config.task == "vae":
+            pass
+        elif self.config.model.init_from:  # the VAE came with the model it continued
+            if "vae" in provenance.get("init", {}):
+                provenance["vae"] = provenance["init"]["vae"]
+        elif self.config.model.vae_path and vae_record.is_file():
             provenance["vae"] = json.loads(vae_record.read_text())
         if self.config.task == "vae":
             vae = self.ema_model()
