@@ -254,7 +254,8 @@ def _match_parameter_order(model: torch.nn.Module, tensors: dict[str, Any]) -> N
     folder that already has the module must still pair each state with its own parameter.
     """
     names = [n for n, _ in model.named_parameters()]
-    saved = [k for k in tensors["model"] if k in set(names)]  # state_dict keeps saving order
+    known = set(names)
+    saved = [k for k in tensors["model"] if k in known]  # state_dict keeps the saving order
     if saved == names or sorted(saved) != sorted(names):
         return  # same order, or not the same parameters (load_state_dict has said so)
     where = {name: i for i, name in enumerate(saved)}
@@ -265,7 +266,8 @@ def _match_parameter_order(model: torch.nn.Module, tensors: dict[str, Any]) -> N
     groups = optimizer["param_groups"]
     if len(groups) != 1 or len(groups[0]["params"]) != len(trained):
         raise InvalidParameter("cannot match this checkpoint's optimizer state to the model")
-    saved_trained = [n for n in saved if n in set(trained)]
+    trainable = set(trained)
+    saved_trained = [n for n in saved if n in trainable]
     index = {name: i for i, name in enumerate(saved_trained)}
     old = optimizer["state"]
     optimizer["state"] = {i: old[index[n]] for i, n in enumerate(trained) if index[n] in old}
@@ -737,13 +739,12 @@ class Trainer:
         if self.config.model.init_from and init_record.is_file():
             provenance["init"] = json.loads(init_record.read_text())  # the run it continued
         vae_record = Path(self.config.model.vae_path) / "training.json"
-        if self.config.task == "vae":
-            pass
-        elif self.config.model.init_from:  # the VAE came with the model it continued
-            if "vae" in provenance.get("init", {}):
-                provenance["vae"] = provenance["init"]["vae"]
-        elif self.config.model.vae_path and vae_record.is_file():
-            provenance["vae"] = json.loads(vae_record.read_text())
+        if self.config.task != "vae":
+            if self.config.model.init_from:  # the VAE came with the model it continued
+                if "vae" in provenance.get("init", {}):
+                    provenance["vae"] = provenance["init"]["vae"]
+            elif self.config.model.vae_path and vae_record.is_file():
+                provenance["vae"] = json.loads(vae_record.read_text())
         if self.config.task == "vae":
             vae = self.ema_model()
             if self.config.train.freeze_encoder:
