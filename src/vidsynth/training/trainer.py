@@ -738,8 +738,8 @@ class Trainer:
         init_record = Path(self.config.model.init_from) / "training.json"
         if self.config.model.init_from and init_record.is_file():
             provenance["init"] = json.loads(init_record.read_text())  # the run it continued
-        vae_record = Path(self.config.model.vae_path) / "training.json"
         if self.config.task != "vae":
+            vae_record = Path(self.config.model.vae_path) / "training.json"
             if self.config.model.init_from:  # the VAE came with the model it continued
                 if "vae" in provenance.get("init", {}):
                     provenance["vae"] = provenance["init"]["vae"]
