@@ -76,6 +76,10 @@ def test_single_frames_of_folder_clips(clip_folder):
         assert min((whole[:, k] - frame[:, 0]).abs().max() for k in range(whole.shape[1])) == 0
     # not always the same frame (clip 0 may stand still: look at all five)
     assert any(len({frames[i]["video"].sum().item() for _ in range(8)}) > 1 for i in range(5))
+    # "first": the first frame of its window (clip 2 is shorter than a window: no crop)
+    firsts = FolderClips(config, single_frame=True, image_frame="first", seed=1)
+    image = firsts[2]
+    assert image["frame"] == 0 and torch.equal(image["video"][:, 0], firsts._decode(2)[:, 0])
 
 
 def test_world_single_frames_come_from_their_own_stream():
@@ -89,6 +93,19 @@ def test_world_single_frames_come_from_their_own_stream():
         clip, frame = clips.sample(i)["video"], same.sample(i)
         assert torch.equal(clip[:, frame["frame"]], frame["video"][:, 0])
     assert len({same.sample(i)["frame"] for i in range(12)}) > 1
+
+
+def test_first_frame_images_are_where_their_clips_start():
+    """image_frame="first": the images a first-frame UNet's image stage learns from are the
+    clips' frame 0, so it learns where clips start (a translation starts on the side it
+    leaves)."""
+    config = DataConfig(size=32, num_frames=4)
+    clips = WorldClips(config, seed=5)
+    firsts = WorldClips(config, seed=5, single_frame=True, image_frame="first")
+    for i in range(6):
+        image = firsts.sample(i)
+        assert image["frame"] == 0
+        assert torch.equal(clips.sample(i)["video"][:, 0], image["video"][:, 0])
 
 
 def test_folder_clip_content_matches_the_render(clip_folder):

@@ -141,6 +141,7 @@ def test_joint_image_video_training_resumes_exactly(tmp_path, trained_vae):
     straight = Trainer(t2v_config(tmp_path / "a", trained_vae, **joint))
     straight.train()
     assert straight.images_seen == 4 * 3
+    assert straight.image_frame() == "random"  # "auto", and the UNet has no first-frame input
     log = [json.loads(x) for x in (tmp_path / "a" / "train_log.jsonl").read_text().split("\n") if x]
     assert all(r["image_mse"] > 0 for r in log)
     Trainer(t2v_config(tmp_path / "b", trained_vae, **joint)).train(max_steps=2)
@@ -280,6 +281,10 @@ def test_config_errors_name_the_problem(tmp_path):
     bad.write_text('task = "vae"\noutput_dir = "x"\n[train]\nimage_batch_size = 4\n')
     with pytest.raises(InvalidParameter, match=r"image_batch_size .* 'text-to-video' only"):
         load_config(bad)
+    t2v = 'task = "text-to-video"\noutput_dir = "x"\n[model]\nvae_path = "v"\n'
+    bad.write_text(t2v + '[train]\nimage_frame = "last"\n')
+    with pytest.raises(InvalidParameter, match=r"image_frame must be one of .* not 'last'"):
+        load_config(bad)
     good = tmp_path / "good.toml"
     good.write_text('task = "vae"\noutput_dir = "x"\n')
     assert load_config(good, ["train.steps=7", 'data.source="world"']).train.steps == 7
@@ -387,6 +392,8 @@ def test_finetuning_adds_a_first_frame_input_and_generates_in_two_stages(tmp_pat
     trainer = Trainer(config)
     unet = trainer.unwrapped
     assert unet.config.first_frame and unet.config.in_channels == 2 * 4 + 1
+    # its image stage draws first frames, so by default it learns from first frames
+    assert trainer.image_frame() == "first"
     assert not unet.conv_in.weight[:, 4:].any()
     result = trainer.train()
     assert unet.conv_in.weight[:, 4:].abs().max() > 0  # it learned from the first frames
@@ -417,7 +424,8 @@ def test_finetuning_adds_a_first_frame_input_and_generates_in_two_stages(tmp_pat
     assert np.abs(one[0].frames.astype(int) - two[1].frames.astype(int)).max() <= 1
 
     report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
-    assert "First-frame input" in write_model_card(result.exported, report, title="t").read_text()
+    card = write_model_card(result.exported, report, title="t").read_text()
+    assert "First-frame input" in card and "single frames (the clips' first frames)" in card
 
 
 def test_freeze_encoder_is_for_vaes_only(tmp_path, trained_vae):

@@ -18,6 +18,7 @@ TASKS = ("vae", "text-to-video", "spatial-sr", "temporal-sr")
 # temporal-sr works on pixels.
 LATENT_TASKS = ("text-to-video", "spatial-sr")
 SR_TASKS = ("spatial-sr", "temporal-sr")
+IMAGE_FRAMES = ("auto", "random", "first")  # train.image_frame
 
 
 @dataclass
@@ -75,6 +76,11 @@ class TrainConfig:
     # ~1/num_frames of a clip and teach appearance (for the world: shape, colour, background).
     image_batch_size: int = 0
     image_weight: float = 1.0  # the image loss's weight relative to the video loss
+    # Which frame of its clip each image is: "random" (any time), or "first" (frame 0). The
+    # image stage of a first-frame UNet draws a clip's first frame, so it must learn where
+    # clips start: a translating object starts on the side it moves away from. "auto" is
+    # "first" for a UNet with a first-frame input (model.unet.first_frame), else "random".
+    image_frame: str = "auto"
     # UNets with a first-frame input (model.unet.first_frame): the share of clips trained
     # without their first frame, so that the model also draws a clip from text alone.
     first_frame_dropout: float = 0.2
@@ -153,6 +159,10 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
             )
         if config.train.image_batch_size < 0 or config.train.image_weight < 0:
             raise InvalidParameter("train.image_batch_size and train.image_weight must be >= 0")
+    if config.train.image_frame not in IMAGE_FRAMES:
+        raise InvalidParameter(
+            f"train.image_frame must be one of {IMAGE_FRAMES}, not {config.train.image_frame!r}"
+        )
     tc = config.train
     if tc.crop_size:
         if config.task not in SR_TASKS:

@@ -39,8 +39,9 @@ class WorldClips(Dataset):
     `config.fps` (motion is defined at the world's 8 fps, so 16 fps halves it per frame).
     With `low_size`, each sample also holds "low": the same clip rendered at that side (the
     input of a spatial super-resolution model; rendered, not downsampled, like the base
-    model's own training clips). With `single_frame`, each sample is one frame of its clip,
-    at a random time (3, 1, H, W): the images of joint image–video training. A nonzero
+    model's own training clips). With `single_frame`, each sample is one frame of its clip
+    (3, 1, H, W): the images of joint image–video training, at a random time or, with
+    ``image_frame="first"``, at time 0. A nonzero
     `stream` draws scenes independent of stream 0's at the same indices.
 
     Sample `i` is also ``clips[i]``, so a DataLoader with workers and a sequential sampler
@@ -56,6 +57,7 @@ class WorldClips(Dataset):
         start: int = 0,
         low_size: int | None = None,
         single_frame: bool = False,
+        image_frame: str = "random",
         stream: int = 0,
     ):
         if len(config.levels) != len(config.level_weights):
@@ -64,6 +66,7 @@ class WorldClips(Dataset):
         self.seed, self.rank, self.start = seed, rank, start
         self.low_size = low_size
         self.single_frame, self.stream = single_frame, stream
+        self.image_frame = image_frame
         weights = np.asarray(config.level_weights, dtype=float)
         self.level_p = weights / weights.sum()
 
@@ -83,7 +86,7 @@ class WorldClips(Dataset):
             caption = random_caption(scene, rng)
         size, num_frames, fps = self.config.size, self.config.num_frames, self.config.fps
         if self.single_frame:  # draw that frame only: a 16th of the clip's rendering time
-            k = int(rng.integers(num_frames))
+            k = 0 if self.image_frame == "first" else int(rng.integers(num_frames))
             frames = render(scene, size, num_frames, fps, frames=[k])
         else:
             frames = render(scene, size, num_frames, fps)
@@ -168,10 +171,12 @@ class FolderClips(Dataset):
         seed: int = 0,
         low_size: int | None = None,
         single_frame: bool = False,
+        image_frame: str = "random",
     ):
         self.config = config
         self.low_size = low_size  # also return the clip resized to this side, as "low"
-        self.single_frame = single_frame  # one random frame (3, 1, H, W) of a window
+        # one frame (3, 1, H, W) of a window: a random one, or with "first" its first
+        self.single_frame, self.image_frame = single_frame, image_frame
         self.items = read_metadata(Path(config.path))
         self.rng = np.random.default_rng(seed)
         self._decode = lru_cache(maxsize=512)(self._decode_uncached)
@@ -200,7 +205,7 @@ class FolderClips(Dataset):
             video = torch.cat([video, pad], dim=1)
         sample = {"video": video, "caption": self.items[index][1]}
         if self.single_frame:  # one frame of the training window, and its time in it
-            k = int(self.rng.integers(0, n))
+            k = 0 if self.image_frame == "first" else int(self.rng.integers(0, n))
             sample["video"], sample["frame"] = video[:, k : k + 1], k
         if self.low_size is not None:
             flat = video.permute(1, 0, 2, 3)  # anti-aliased bicubic, as fit_clip shrinks

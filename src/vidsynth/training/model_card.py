@@ -24,8 +24,9 @@ def _training_lines(name: str, record: dict[str, Any]) -> list[str]:
     cfg = record.get("config", {})
     train = cfg.get("train", {})
     images = record.get("images_seen")
+    which = " (the clips' first frames)" if record.get("image_frame") == "first" else ""
     seen = f"{record.get('samples_seen')} clips" + (
-        f" + {images} single frames of joint image–video training" if images else ""
+        f" + {images} single frames{which} of joint image–video training" if images else ""
     )
     command = " ".join(
         [f"vidsynth train {record.get('config_file', '?')}"]

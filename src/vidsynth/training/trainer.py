@@ -195,12 +195,19 @@ def _check_sr_unet(task: str, unet: Any, latent_channels: int) -> None:
 
 
 def _batches(
-    config: Config, seed: int, rank: int, start_sample: int, *, images: bool = False
+    config: Config,
+    seed: int,
+    rank: int,
+    start_sample: int,
+    *,
+    images: bool = False,
+    image_frame: str = "random",
 ) -> Iterator[dict]:
     """Endless batches; for the world source, resumable at an exact sample index.
 
     With `images`, the batches of joint image–video training: `train.image_batch_size` single
-    frames, each from its own clip (for the world, a stream of scenes of its own).
+    frames, each from its own clip (for the world, a stream of scenes of its own), at a random
+    time or, with `image_frame` "first", the clips' first frames.
     """
     low_size = None
     if config.task == "spatial-sr":  # the model's input: the clip at 1/factor the side
@@ -208,7 +215,11 @@ def _batches(
     bs = config.train.image_batch_size if images else config.train.batch_size
     if config.data.source == "folder":
         ds = FolderClips(
-            config.data, seed=seed + rank + images, low_size=low_size, single_frame=images
+            config.data,
+            seed=seed + rank + images,
+            low_size=low_size,
+            single_frame=images,
+            image_frame=image_frame,
         )
         epoch = 0
         while True:
@@ -226,6 +237,7 @@ def _batches(
             start=start_sample,
             low_size=low_size,
             single_frame=images,
+            image_frame=image_frame,
             stream=int(images),
         )
         # A loader draws its base seed from the global RNG unless given its own generator;
@@ -528,6 +540,14 @@ class Trainer:
             "timestep_shift": self.config.train.timestep_shift,
         }
 
+    def image_frame(self) -> str:
+        """train.image_frame, "auto" resolved: the first frames for a UNet with a first-frame
+        input, whose image stage draws a clip's first frame (and so must learn where clips
+        start), else frames at random times."""
+        if self.config.train.image_frame != "auto":
+            return self.config.train.image_frame
+        return "first" if self.unwrapped.config.first_frame else "random"
+
     def _frame_index(self, batch: dict) -> torch.Tensor | None:
         """Single frames' times in their clips (B, 1), for a UNet with a frame embedding."""
         if not self.unwrapped.config.frame_embedding:
@@ -632,7 +652,12 @@ class Trainer:
         batches = _batches(self.config, tc.seed, acc.process_index, self.samples_seen)
         if tc.image_batch_size:
             self.image_batches = _batches(
-                self.config, tc.seed, acc.process_index, self.images_seen, images=True
+                self.config,
+                tc.seed,
+                acc.process_index,
+                self.images_seen,
+                images=True,
+                image_frame=self.image_frame(),
             )
         gen = torch.Generator(device=self.device)
         t_start = last_save = time.monotonic()
@@ -735,6 +760,8 @@ class Trainer:
             "git_commit": _git_commit(),
             "config": self.config.to_dict(),
         }
+        if self.config.train.image_batch_size:
+            provenance["image_frame"] = self.image_frame()
         init_record = Path(self.config.model.init_from) / "training.json"
         if self.config.model.init_from and init_record.is_file():
             provenance["init"] = json.loads(init_record.read_text())  # the run it continued
