@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -25,15 +26,20 @@ def _reword(prompt: str, new_word) -> str:
     return f"{head} moving {new_word(word)} {tail}"
 
 
-def _model(choose_word):
+def _model(choose_word, start=None):
     """A fake model: renders its prompt reworded by `choose_word(word, seed)`, placed by the seed
-    (so a seed fixes everything but the word, as the noise does for a real model)."""
+    (so a seed fixes everything but the word, as the noise does for a real model) or, with
+    `start`, always starting at that (x, y)."""
 
     def generate(prompts, seeds):
         clips = []
         for prompt, seed in zip(prompts, seeds, strict=True):
             caption = _reword(prompt, lambda w, s=seed: choose_word(w, s))
             scene = place_target(np.random.default_rng(seed), parse_caption(caption))
+            if start is not None:
+                (obj,) = scene.objects
+                placed = replace(obj, start_x=start[0], start_y=start[1])
+                scene = replace(scene, objects=(placed,))
             clips.append(render(scene, 64, 16, 8.0))
         return clips
 
@@ -48,6 +54,7 @@ def test_a_model_that_follows_the_word_steers_one_and_one_that_ignores_it_zero()
         assert pair.data_difference > 0.03  # the world's speed is 0.02 frame sides per frame
         assert pair.steer == pytest.approx(1.0, abs=0.1)
         assert pair.follows == 1.0 and pair.same_way == 0.0
+        assert pair.room == 1.0 and pair.follows_with_room == 1.0  # it starts where the data do
 
     # the direction comes from the seed alone: both clips of a seed are the same clip
     by_seed = {"left/right": ("left", "right"), "up/down": ("up", "down")}
@@ -64,6 +71,18 @@ def test_a_model_that_follows_the_word_steers_one_and_one_that_ignores_it_zero()
     flipped = steer_test(_model(lambda w, s: OPPOSITE[w]), data, seeds=2, subjects=SUBJECTS)
     assert [p.steer for p in flipped.pairs] == pytest.approx([-1.0, -1.0], abs=0.1)
     assert "steer" in flipped.table() and "left/right" in flipped.to_dict()["pairs"]
+
+
+def test_room_is_the_share_of_clips_that_start_where_their_direction_fits():
+    """A model that puts every object left of centre: a clip told to go left has no room (the
+    world starts those on the right), one told to go right has; up and down both fit."""
+    data = rendered(64, 16, 8.0)
+    report = steer_test(_model(lambda w, s: w, start=(0.25, 0.5)), data, seeds=2, subjects=SUBJECTS)
+    pairs = {p.name: p for p in report.pairs}
+    assert pairs["left/right"].room == 0.5 and pairs["up/down"].room == 1.0
+    # the clips that go right have room, and they follow the word
+    assert pairs["left/right"].follows_with_room == 1.0
+    assert "follows|room" in report.table()
 
 
 def test_the_direction_test_refuses_no_seeds():

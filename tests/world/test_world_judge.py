@@ -157,6 +157,16 @@ def test_each_motion_and_shape_is_told_apart() -> None:
                 assert result.strict_correct, describe(result)
 
 
+def test_the_judge_finds_where_an_object_starts() -> None:
+    # features x0, y0: the centre at frame 0 (on the fitted path), in frame sides
+    for seed in range(6):
+        frames, scene = render_clip(seed, level=1)
+        (obj,) = detect(frames)[1]
+        start = scene.objects[0]
+        assert abs(obj.features["x0"] - start.start_x) < 0.01, (seed, obj.features)
+        assert abs(obj.features["y0"] - start.start_y) < 0.01, (seed, obj.features)
+
+
 def test_two_objects_are_matched_by_colour_in_any_order() -> None:
     frames, scene = render_clip(5, level=2)
     target = SceneTarget.from_scene(scene)

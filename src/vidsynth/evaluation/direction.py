@@ -11,6 +11,12 @@ clips of the two captions, is the model's *steer*:
   noise; then both clips of a seed go the same way;
 - negative: the words are swapped.
 
+A clip can only go the named way if its object starts where there is room for it: the world
+keeps objects inside the frame, so a clip moving left starts on the right. *Room* is the share of
+the model's clips whose object starts there, and *follows with room* the share of those that go
+the named way. A model that draws the first frame and then the motion (a first-frame UNet) needs
+both: an image stage that puts the object where the word says, and a clip stage that moves it.
+
 The eval's motion accuracy cannot tell a model that ignores the word from one that follows it
 weakly, and it takes a quarter of an hour; this takes a few minutes and separates the two.
 """
@@ -27,7 +33,8 @@ from vidsynth.errors import InvalidParameter
 from vidsynth.world.judge import DetectedObject, detect
 from vidsynth.world.parse import parse_caption
 from vidsynth.world.renderer import render
-from vidsynth.world.sampling import place_target
+from vidsynth.world.sampling import place_target, start_range
+from vidsynth.world.spec import DEFAULT_SIZE, DEFAULT_SPEED, ObjectSpec
 
 # (word, its opposite, the judge's velocity component along their axis)
 PAIRS: dict[str, tuple[str, str, str]] = {
@@ -36,6 +43,9 @@ PAIRS: dict[str, tuple[str, str, str]] = {
 }
 SUBJECTS = ("red circle", "blue square", "green triangle", "yellow star")
 TEMPLATE = "a {subject} moving {word} on a white background"
+
+# How far (frame sides, 2 pixels at 64×64) a judged start may lie outside the room and count
+ROOM_TOLERANCE = 0.03
 
 # generate(prompts, seeds) -> one clip (F, H, W, 3) uint8 per prompt
 Generate = Callable[[Sequence[str], Sequence[int]], Sequence[np.ndarray]]
@@ -50,6 +60,8 @@ class PairResult:
     steer: float  # mean paired velocity difference of the model / of the data
     follows: float  # share of the model's clips the judge sees moving the prompted way
     same_way: float  # share of seeds whose two clips the judge sees moving the same way
+    room: float  # share of the model's clips whose object starts with room for its direction
+    follows_with_room: float  # share of those that the judge sees moving the prompted way
     model_difference: float  # mean v(word) - v(opposite), frame sides per frame
     data_difference: float
     clips: int  # model clips judged (both words)
@@ -63,10 +75,14 @@ class DirectionReport:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def table(self) -> str:
-        head = f"{'pair':<12} {'steer':>6} {'follows':>8} {'same way':>9}"
+        head = f"{'pair':<12} {'steer':>6} {'follows':>8} {'same way':>9} {'room':>6}"
+        head += f" {'follows|room':>13}"
         rows = [head, "-" * len(head)]
         for p in self.pairs:
-            rows.append(f"{p.name:<12} {p.steer:>6.2f} {p.follows:>8.0%} {p.same_way:>9.0%}")
+            rows.append(
+                f"{p.name:<12} {p.steer:>6.2f} {p.follows:>8.0%} {p.same_way:>9.0%} "
+                f"{p.room:>6.0%} {p.follows_with_room:>13.0%}"
+            )
         return "\n".join(rows)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,8 +99,34 @@ def _subject(caption: str, objects: Sequence[DetectedObject]) -> DetectedObject 
 def velocity(caption: str, frames: np.ndarray, component: str) -> tuple[float, str]:
     """The judged velocity component (frame sides per frame) and motion of the caption's object;
     (0, "-") when the judge finds none."""
+    return _judged(caption, frames, component)[:2]
+
+
+def _judged(caption: str, frames: np.ndarray, component: str) -> tuple[float, str, bool]:
+    """`velocity`, and whether the object starts with room to go the caption's way."""
     obj = _subject(caption, detect(frames)[1])
-    return (0.0, "-") if obj is None else (obj.features[component], obj.motion)
+    if obj is None:
+        return 0.0, "-", False
+    return obj.features[component], obj.motion, has_room(caption, obj)
+
+
+def has_room(caption: str, obj: DetectedObject) -> bool:
+    """Does `obj` start where the caption's object can travel its way for the whole clip (the
+    world's start positions, within ROOM_TOLERANCE)?"""
+    target = parse_caption(caption).objects[0]
+    spec = ObjectSpec(
+        shape=target.shape,
+        colour=target.colour,
+        size=target.size or DEFAULT_SIZE,
+        motion=target.motion,
+        speed=target.speed or DEFAULT_SPEED,
+    )
+    box = start_range(spec)
+    if box is None:
+        return False
+    x_lo, x_hi, y_lo, y_hi = box
+    x0, y0, tol = obj.features["x0"], obj.features["y0"], ROOM_TOLERANCE
+    return x_lo - tol <= x0 <= x_hi + tol and y_lo - tol <= y0 <= y_hi + tol
 
 
 def rendered(size: int, frames: int, fps: float, seed: int = 0) -> Generate:
@@ -113,15 +155,18 @@ def steer_test(
         raise InvalidParameter("the direction test needs at least one subject")
     results = []
     for name, (word, opposite, component) in (pairs or PAIRS).items():
-        diffs, ref_diffs, follows, same = [], [], 0, 0
+        diffs, ref_diffs, follows, same, room, follows_room = [], [], 0, 0, 0, 0
         for subject in subjects:
             a, b = (TEMPLATE.format(subject=subject, word=w) for w in (word, opposite))
             for seed in range(seeds):
                 clip_a, clip_b = generate([a, b], [seed, seed])
-                (va, ma), (vb, mb) = velocity(a, clip_a, component), velocity(b, clip_b, component)
+                va, ma, ra = _judged(a, clip_a, component)
+                vb, mb, rb = _judged(b, clip_b, component)
                 diffs.append(va - vb)
                 follows += (ma == word) + (mb == opposite)
                 same += ma == mb and ma in (word, opposite)
+                room += ra + rb
+                follows_room += (ra and ma == word) + (rb and mb == opposite)
                 ref_a, ref_b = reference([a, b], [seed, seed])
                 ref_diffs.append(
                     velocity(a, ref_a, component)[0] - velocity(b, ref_b, component)[0]
@@ -134,6 +179,8 @@ def steer_test(
                 steer=model_d / data_d if data_d else float("nan"),
                 follows=follows / (2 * len(diffs)),
                 same_way=same / len(diffs),
+                room=room / (2 * len(diffs)),
+                follows_with_room=follows_room / room if room else float("nan"),
                 model_difference=model_d,
                 data_difference=data_d,
                 clips=2 * len(diffs),

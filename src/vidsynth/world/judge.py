@@ -384,8 +384,8 @@ def _classify(colour: str, feats: dict[int, _FrameFeatures]) -> DetectedObject:
     cy = np.array([f.cy for f in ff])
     ux = np.concatenate([[cx[0]], cx[0] + np.cumsum((np.diff(cx) + 0.5) % 1.0 - 0.5)])
     uy = np.concatenate([[cy[0]], cy[0] + np.cumsum((np.diff(cy) + 0.5) % 1.0 - 0.5)])
-    vx, _ = _fit_slope(t, ux)
-    vy, _ = _fit_slope(t, uy)
+    vx, x0 = _fit_slope(t, ux)
+    vy, y0 = _fit_slope(t, uy)
     speed_v = math.hypot(vx, vy)
 
     # growth: log-area slope over the first 16 frames (the span growth is defined on; in
@@ -426,6 +426,8 @@ def _classify(colour: str, feats: dict[int, _FrameFeatures]) -> DetectedObject:
         "vx": vx,
         "vy": vy,
         "speed": speed_v,
+        "x0": x0,  # the centre at frame 0, on the fitted path (frame sides)
+        "y0": y0,
         "log_area_change": log_change,
         "rotation_deg": rot_deg,
         "radius0": r0,

@@ -45,8 +45,9 @@ def _sample_attributes(rng: np.random.Generator, background: str, used: set[str]
     return ObjectSpec(shape=shape, colour=colour, size=size, motion=motion, speed=speed)
 
 
-def _position_range(obj: ObjectSpec) -> tuple[float, float, float, float] | None:
-    """(x_lo, x_hi, y_lo, y_hi) of start centres keeping the object inside for 16 frames."""
+def start_range(obj: ObjectSpec) -> tuple[float, float, float, float] | None:
+    """(x_lo, x_hi, y_lo, y_hi) of start centres keeping the object inside for 16 frames;
+    None if there are none. A translating object starts on the side it moves away from."""
     st = object_states(obj, BASE_FRAMES)
     reach = float(st.radius.max()) + EDGE_MARGIN
     dx = float(st.cx[-1] - st.cx[0])
@@ -59,7 +60,7 @@ def _position_range(obj: ObjectSpec) -> tuple[float, float, float, float] | None
 
 
 def _place(rng: np.random.Generator, obj: ObjectSpec) -> ObjectSpec | None:
-    box = _position_range(obj)
+    box = start_range(obj)
     if box is None:
         return None
     x_lo, x_hi, y_lo, y_hi = box
