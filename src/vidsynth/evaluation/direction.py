@@ -33,8 +33,7 @@ from vidsynth.errors import InvalidParameter
 from vidsynth.world.judge import DetectedObject, detect
 from vidsynth.world.parse import parse_caption
 from vidsynth.world.renderer import render
-from vidsynth.world.sampling import place_target, start_range
-from vidsynth.world.spec import DEFAULT_SIZE, DEFAULT_SPEED, ObjectSpec
+from vidsynth.world.sampling import object_spec, place_target, start_range
 
 # (word, its opposite, the judge's velocity component along their axis)
 PAIRS: dict[str, tuple[str, str, str]] = {
@@ -99,29 +98,25 @@ def _subject(caption: str, objects: Sequence[DetectedObject]) -> DetectedObject 
 def velocity(caption: str, frames: np.ndarray, component: str) -> tuple[float, str]:
     """The judged velocity component (frame sides per frame) and motion of the caption's object;
     (0, "-") when the judge finds none."""
-    return _judged(caption, frames, component)[:2]
+    velocity, motion, _ = _judged(caption, frames, component, room=False)
+    return velocity, motion
 
 
-def _judged(caption: str, frames: np.ndarray, component: str) -> tuple[float, str, bool]:
-    """`velocity`, and whether the object starts with room to go the caption's way."""
+def _judged(
+    caption: str, frames: np.ndarray, component: str, *, room: bool = True
+) -> tuple[float, str, bool]:
+    """`velocity`, and (with `room`) whether the object starts with room to go the caption's
+    way."""
     obj = _subject(caption, detect(frames)[1])
     if obj is None:
         return 0.0, "-", False
-    return obj.features[component], obj.motion, has_room(caption, obj)
+    return obj.features[component], obj.motion, room and has_room(caption, obj)
 
 
 def has_room(caption: str, obj: DetectedObject) -> bool:
     """Does `obj` start where the caption's object can travel its way for the whole clip (the
     world's start positions, within ROOM_TOLERANCE)?"""
-    target = parse_caption(caption).objects[0]
-    spec = ObjectSpec(
-        shape=target.shape,
-        colour=target.colour,
-        size=target.size or DEFAULT_SIZE,
-        motion=target.motion,
-        speed=target.speed or DEFAULT_SPEED,
-    )
-    box = start_range(spec)
+    box = start_range(object_spec(parse_caption(caption).objects[0]))
     if box is None:
         return False
     x_lo, x_hi, y_lo, y_hi = box

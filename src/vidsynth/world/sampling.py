@@ -18,7 +18,7 @@ from .spec import (
     SceneSpec,
     is_translation,
 )
-from .target import SceneTarget
+from .target import ObjectTarget, SceneTarget
 from .trajectory import object_states
 
 # Clearance kept between an object's circumcircle and the frame edge (frame sides): 1.3
@@ -127,19 +127,22 @@ def sample_scene(rng: np.random.Generator, level: int = 1) -> SceneSpec:
     raise RuntimeError("could not place the objects; the world constants leave no room")
 
 
+def object_spec(target: ObjectTarget) -> ObjectSpec:
+    """The object a caption's `target` names, at the centre (unnamed size and speed take
+    their defaults)."""
+    return ObjectSpec(
+        shape=target.shape,
+        colour=target.colour,
+        size=target.size or DEFAULT_SIZE,
+        motion=target.motion,
+        speed=target.speed or DEFAULT_SPEED,
+    )
+
+
 def place_target(rng: np.random.Generator, target: SceneTarget) -> SceneSpec:
     """A random scene that shows `target`: its objects at start positions drawn as for
     training scenes (unnamed sizes and speeds take their defaults)."""
-    objects = [
-        ObjectSpec(
-            shape=o.shape,
-            colour=o.colour,
-            size=o.size or DEFAULT_SIZE,
-            motion=o.motion,
-            speed=o.speed or DEFAULT_SPEED,
-        )
-        for o in target.objects
-    ]
+    objects = [object_spec(o) for o in target.objects]
     placed = _place_apart(rng, objects)
     if placed is not None:
         return SceneSpec(objects=placed, background=target.background)
