@@ -1,5 +1,5 @@
-"""What every diffusion pipeline here shares: cached prompt embeddings, fresh schedulers, and
-the results that record how each clip was made."""
+"""What every diffusion pipeline here shares: checked batches of prompts and seeds, cached
+prompt embeddings, fresh schedulers, and the results that record how each clip was made."""
 
 from __future__ import annotations
 
@@ -9,14 +9,50 @@ from typing import Any
 import numpy as np
 import torch
 
+from vidsynth.errors import InvalidParameter
 from vidsynth.pipelines.result import VideoResult
+from vidsynth.sampling.noise import resolve_seed
 from vidsynth.sampling.schedulers import make_scheduler
 
 
+def check_prompt(prompt: object, name: str = "prompt") -> str:
+    """`prompt` as a string ("" for None), or a clear error naming what it was."""
+    if prompt is None:
+        return ""
+    if not isinstance(prompt, str):
+        raise InvalidParameter(f"{name} must be a string, got {type(prompt).__name__}")
+    return prompt
+
+
 class PromptAndScheduler:
-    """Mixin for pipelines with `text_encoder`, `unet`, `dtype`, `defaults.scheduler`,
+    """Mixin for pipelines with `text_encoder`, `unet`, `dtype`, `defaults` (`scheduler`,
+    `negative_prompt`),
     `scheduler_config`, `name` and an `_empty_embedding` cache (reset to None on device
     moves)."""
+
+    def prepare_batch(
+        self,
+        prompts: Sequence[str],
+        negative_prompt: str | Sequence[str] | None,
+        seeds: Sequence[int | None] | None,
+    ) -> tuple[list[str], list[str], list[int]]:
+        """Checked prompts and negative prompts, and resolved seeds: one of each per clip."""
+        prompts = [check_prompt(p) for p in prompts]
+        if not prompts:
+            raise InvalidParameter("no prompts given")
+        if negative_prompt is None:
+            negative_prompt = self.defaults.negative_prompt
+        negs = (
+            [negative_prompt] * len(prompts)
+            if isinstance(negative_prompt, str)
+            else [check_prompt(n, "negative_prompt") for n in negative_prompt]
+        )
+        if len(negs) != len(prompts):
+            raise InvalidParameter(f"{len(negs)} negative prompts for {len(prompts)} prompts")
+        seeds = list(seeds) if seeds is not None else [None] * len(prompts)
+        if len(seeds) != len(prompts):
+            raise InvalidParameter(f"{len(seeds)} seeds for {len(prompts)} prompts")
+        return prompts, negs, [resolve_seed(s) for s in seeds]
 
     def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
         """(B, L, D) embeddings; the empty prompt's is cached since guided and SR calls reuse it."""

@@ -52,11 +52,10 @@ from vidsynth.pipelines.text_to_video import (
     MemoryBudgetExceeded,
     ProgressFn,
     TextToVideoPipeline,
-    _check_prompt,
 )
 from vidsynth.pipelines.video_to_video import VideoInput, frames_to_pixels, load_frames
 from vidsynth.sampling.denoise import StepCallback, denoise
-from vidsynth.sampling.noise import derive_seed, resolve_seed, seeded_noise
+from vidsynth.sampling.noise import derive_seed, seeded_noise
 
 # The augmentation noise of a clip is its own stream of the clip's seed (sampling.noise).
 AUG_NOISE_STREAM = 0xA06
@@ -311,7 +310,7 @@ class SuperResolutionPipeline(PromptAndScheduler):
             raise InvalidParameter("no videos given")
         if prompts is None:
             prompts = [""] * len(loaded)
-        prompts, negs, resolved = self._prepare_batch(prompts, negative_prompt, seeds)
+        prompts, negs, resolved = self.prepare_batch(prompts, negative_prompt, seeds)
         if len(loaded) != len(prompts):
             raise InvalidParameter(f"{len(loaded)} videos for {len(prompts)} prompts")
         frames = [f for f, _ in loaded]
@@ -368,27 +367,6 @@ class SuperResolutionPipeline(PromptAndScheduler):
                 f"prompt must be a string, got {type(prompt).__name__}; use .batch() for lists"
             )
         return self.batch([video], [prompt], negative_prompt, seeds=[seed], **kwargs)[0]
-
-    def _prepare_batch(
-        self,
-        prompts: Sequence[str],
-        negative_prompt: str | Sequence[str] | None,
-        seeds: Sequence[int | None] | None,
-    ) -> tuple[list[str], list[str], list[int]]:
-        prompts = [_check_prompt(p) for p in prompts]
-        if negative_prompt is None:
-            negative_prompt = self.defaults.negative_prompt
-        negs = (
-            [negative_prompt] * len(prompts)
-            if isinstance(negative_prompt, str)
-            else [_check_prompt(n, "negative_prompt") for n in negative_prompt]
-        )
-        if len(negs) != len(prompts):
-            raise InvalidParameter(f"{len(negs)} negative prompts for {len(prompts)} prompts")
-        seeds = list(seeds) if seeds is not None else [None] * len(prompts)
-        if len(seeds) != len(prompts):
-            raise InvalidParameter(f"{len(seeds)} seeds for {len(prompts)} prompts")
-        return prompts, negs, [resolve_seed(s) for s in seeds]
 
 
 class SpatialSRPipeline(SuperResolutionPipeline):

@@ -21,7 +21,7 @@ from vidsynth.pipelines.memory import estimate_peak_bytes
 from vidsynth.pipelines.params import GenerationParams
 from vidsynth.pipelines.result import VideoResult
 from vidsynth.sampling.denoise import StepCallback, denoise
-from vidsynth.sampling.noise import derive_seed, resolve_seed, seeded_noise
+from vidsynth.sampling.noise import derive_seed, seeded_noise
 
 # derive_seed's stream for the noise a first-frame UNet draws a clip's first frame from.
 FIRST_FRAME_STREAM = 0xF1257
@@ -341,30 +341,6 @@ class TextToVideoPipeline(PromptAndScheduler):
         )
 
     # -- shared by the pipelines built on this one ------------------------------------------
-    def prepare_batch(
-        self,
-        prompts: Sequence[str],
-        negative_prompt: str | Sequence[str] | None,
-        seeds: Sequence[int | None] | None,
-    ) -> tuple[list[str], list[str], list[int]]:
-        """Checked prompts and negative prompts, and resolved seeds: one of each per clip."""
-        prompts = [_check_prompt(p) for p in prompts]
-        if not prompts:
-            raise InvalidParameter("no prompts given")
-        if negative_prompt is None:
-            negative_prompt = self.defaults.negative_prompt
-        negs = (
-            [negative_prompt] * len(prompts)
-            if isinstance(negative_prompt, str)
-            else [_check_prompt(n, "negative_prompt") for n in negative_prompt]
-        )
-        if len(negs) != len(prompts):
-            raise InvalidParameter(f"{len(negs)} negative prompts for {len(prompts)} prompts")
-        seeds = list(seeds) if seeds is not None else [None] * len(prompts)
-        if len(seeds) != len(prompts):
-            raise InvalidParameter(f"{len(seeds)} seeds for {len(prompts)} prompts")
-        return prompts, negs, [resolve_seed(s) for s in seeds]
-
     def results(
         self,
         latents: torch.Tensor,
@@ -426,11 +402,3 @@ class TextToVideoPipeline(PromptAndScheduler):
             decode_chunk_size=decode_chunk_size,
             progress=progress,
         )[0]
-
-
-def _check_prompt(prompt: object, name: str = "prompt") -> str:
-    if prompt is None:
-        return ""
-    if not isinstance(prompt, str):
-        raise InvalidParameter(f"{name} must be a string, got {type(prompt).__name__}")
-    return prompt
