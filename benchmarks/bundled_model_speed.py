@@ -1,6 +1,10 @@
 """How fast the bundled model makes a clip: in-process (model loaded) and `vidsynth generate`
 end to end (a fresh process: imports, model load, generation, MP4 encode).
 
+Beside the command it times a fresh interpreter that only imports the libraries the command
+cannot do without (torch, diffusers' AutoencoderKL and DPM-Solver++ scheduler, transformers):
+the part of the end-to-end figure that vidsynth's own code does not decide.
+
 Issue #3's budget on 2 CPU cores: ≤ 2 s per 16-frame 64×64 clip with the model loaded, ≤ 10 s
 for the whole command. Run on an otherwise idle machine; the figures are medians of --repeats.
 
@@ -64,6 +68,27 @@ def end_to_end(repeats: int) -> dict[str, float]:
     return {"command_s_median": statistics.median(times), "command_s_max": max(times)}
 
 
+# What `vidsynth generate` must import before it can load a model: diffusers' package init
+# (torch._dynamo through diffusers.utils), its autoencoders package (every autoencoder),
+# the DPM-Solver++ module (scipy.stats), and transformers for the text encoder.
+LIBRARY_IMPORTS = (
+    "import torch, transformers; from diffusers import AutoencoderKL, DPMSolverMultistepScheduler"
+)
+
+
+def library_imports(repeats: int) -> dict[str, float]:
+    """Seconds for a fresh interpreter to import the libraries, and to start at all."""
+    report = {}
+    for name, code in (("python_start_s", "pass"), ("library_imports_s", LIBRARY_IMPORTS)):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+        report[name] = statistics.median(times)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -73,11 +98,17 @@ def main() -> None:
         "cpus": os.cpu_count(),
         **in_process(args.repeats, args.threads),
         **end_to_end(args.repeats),
+        **library_imports(args.repeats),
     }
     r = report
     print(f"model load          {r['load_s']:.2f} s")
     print(f"one clip (loaded)   {r['clip_s_median']:.2f} s median, max {r['clip_s_max']:.2f}")
     print(f"vidsynth generate   {r['command_s_median']:.2f} s median, max {r['command_s_max']:.2f}")
+    share = r["library_imports_s"] / r["command_s_median"]
+    print(
+        f"  of which imports  {r['library_imports_s']:.2f} s ({share:.0%}: torch, diffusers, "
+        f"transformers in a fresh interpreter; interpreter start {r['python_start_s']:.2f} s)"
+    )
     print(json.dumps(report))
 
 
