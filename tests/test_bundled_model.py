@@ -37,9 +37,9 @@ def test_bundled_model_is_small_fp16_and_has_a_card() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the bundled model is below issue #3's targets (its model card: canonical shape 69%, "
-    "motion 54%, translations at chance); its training run continues from "
-    "checkpoints/shapes-t2v-64. Strict: once the model makes this video, this marker must go.",
+    reason="the bundled model is below issue #3's targets (its model card: canonical shape 76%, "
+    "motion 57%, translations at chance); training goes on from it "
+    "(checkpoints/README.md). Strict: once the model makes this video, this marker must go.",
 )
 def test_the_readme_prompt_gives_the_requested_video(pipe) -> None:
     clip = pipe(README_PROMPT, seed=0)
