@@ -145,3 +145,10 @@ def test_batch_arguments_are_checked(ssr):
         ssr.batch([clip(2, 8), clip(3, 8)])
     with pytest.raises(InvalidParameter, match="prompt must be a string"):
         ssr(clip(2, 8), ["x"])
+    # The checks text-to-video makes too (one prepare_batch, conditioning.PromptAndScheduler).
+    with pytest.raises(InvalidParameter, match="no prompts given"):
+        ssr.batch([clip(2, 8)], [])
+    with pytest.raises(InvalidParameter, match="2 seeds for 1 prompts"):
+        ssr.batch([clip(2, 8)], ["x"], seeds=[0, 1])
+    with pytest.raises(InvalidParameter, match="negative_prompt must be a string"):
+        ssr.batch([clip(2, 8)], ["x"], [3])

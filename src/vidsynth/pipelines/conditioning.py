@@ -25,10 +25,9 @@ def check_prompt(prompt: object, name: str = "prompt") -> str:
 
 
 class PromptAndScheduler:
-    """Mixin for pipelines with `text_encoder`, `unet`, `dtype`, `defaults` (`scheduler`,
-    `negative_prompt`),
-    `scheduler_config`, `name` and an `_empty_embedding` cache (reset to None on device
-    moves)."""
+    """Mixin for pipelines with `text_encoder`, `unet`, `dtype`, `defaults` (its `scheduler`
+    and `negative_prompt`), `scheduler_config`, `name` and an `_empty_embedding` cache (reset to
+    None on device moves)."""
 
     def prepare_batch(
         self,
