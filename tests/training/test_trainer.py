@@ -515,3 +515,6 @@ def test_a_finetune_resumes_when_its_init_folder_already_has_the_added_modules(
         shadow = again.ema.shadow_params[rebuilt.index(name)]
         assert torch.equal(shadow, saved_shadow[names.index(name)])
     assert again.train().step == 4  # and trains on
+    # Its export still names the model the run started from, not the folder's new contents.
+    record = json.loads((tuned.output_dir / "final" / "training.json").read_text())
+    assert record["init"]["step"] == base.step and "init" not in record["init"]

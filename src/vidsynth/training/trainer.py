@@ -91,6 +91,14 @@ def _mixed_precision(choice: str) -> str:
     return "no"  # CPUs without AMX gain nothing from bf16 autocast
 
 
+def _init_record(config: Config) -> dict[str, Any] | None:
+    """The training record (training.json) of the model folder `model.init_from` names."""
+    record = Path(config.model.init_from) / "training.json"
+    if config.model.init_from and record.is_file():
+        return json.loads(record.read_text())
+    return None
+
+
 def _git_commit() -> str | None:
     """The commit of the code doing the training, for the model card."""
     import subprocess
@@ -329,6 +337,10 @@ class Trainer:
         self.image_batches: Iterator[dict] | None = None
         self.train_seconds = 0.0  # wall time spent in steps, summed over resumed runs
         self.train_threads: int | None = None  # torch CPU threads of the training run
+        # The record of the model this run started from, read now: the init_from folder may
+        # be replaced later (by this run's own export, when it becomes the bundled model),
+        # and checkpoints carry it so that a resumed run's export still names the right one.
+        self.init_record = _init_record(config)
 
     # -- models ---------------------------------------------------------------------------
     def _build_model(self) -> torch.nn.Module:
@@ -433,6 +445,8 @@ class Trainer:
             "num_processes": self.accelerator.num_processes,
             "config": self.config.to_dict(),
         }
+        if self.init_record is not None:
+            state["init_record"] = self.init_record
         path = self.store.save(self.step, tensors, state)
         log.info("saved checkpoint %s", path)
         return path
@@ -468,6 +482,8 @@ class Trainer:
         self.images_seen = int(state.get("images_seen", 0))
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.train_threads = state.get("torch_threads")
+        # Checkpoints from before the record was kept: the init_from folder as it is now.
+        self.init_record = state.get("init_record", self.init_record)
         log.info("resumed from step %d", self.step)
         return True
 
@@ -762,9 +778,8 @@ class Trainer:
         }
         if self.config.train.image_batch_size:
             provenance["image_frame"] = self.image_frame()
-        init_record = Path(self.config.model.init_from) / "training.json"
-        if self.config.model.init_from and init_record.is_file():
-            provenance["init"] = json.loads(init_record.read_text())  # the run it continued
+        if self.init_record is not None:
+            provenance["init"] = self.init_record  # the run it continued
         if self.config.task != "vae":
             vae_record = Path(self.config.model.vae_path) / "training.json"
             if self.config.model.init_from:  # the VAE came with the model it continued
