@@ -177,6 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.set_defaults(func=cmd_train)
 
+    tp = sub.add_parser(
+        "train-planner",
+        help="train a text-to-video model's motion planner on the shapes world's captions",
+        description=(
+            "Train the small network that reads from a caption how its object travels (a "
+            "model whose UNet has first_frame_motion follows it) and write it to the model "
+            "folder's planner/. It sees captions only, so it takes minutes on a CPU."
+        ),
+        epilog="Example: vidsynth train-planner runs/my-model/final --steps 400",
+    )
+    tp.add_argument("model", help="text-to-video model folder to add the planner to")
+    tp.add_argument("--steps", type=_size, default=400, help="optimiser steps [400]")
+    tp.add_argument("--batch-size", type=_size, default=64, help="captions per step [64]")
+    tp.add_argument("--seed", type=int, default=0, help="seed of the captions and weights [0]")
+    tp.set_defaults(func=cmd_train_planner)
+
     ev = sub.add_parser(
         "eval",
         help="score a model with the shapes world's judge on the fixed eval prompt set",
@@ -500,6 +516,57 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"step {result.step}/{config.train.steps}: {state}", file=sys.stderr)
     print(os.fspath(result.exported or result.output_dir))
     return 0
+
+
+def cmd_train_planner(args: argparse.Namespace) -> int:
+    import logging
+    from dataclasses import asdict
+
+    from vidsynth.errors import ModelNotFound
+    from vidsynth.pipelines.loading import read_model_index
+    from vidsynth.training.export import add_planner
+    from vidsynth.training.planner import train_planner
+    from vidsynth.training.trainer import _git_commit
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = Path(args.model)
+    if not (folder / "model_index.json").is_file():
+        raise ModelNotFound(f"{folder} is not a model folder (no model_index.json)")
+    text_encoder = _model_text_encoder(folder, read_model_index(folder))
+    start = time.perf_counter()
+    planner, report = train_planner(
+        text_encoder, steps=args.steps, batch_size=args.batch_size, seed=args.seed
+    )
+    record = {
+        "command": f"vidsynth train-planner {args.model} --steps {args.steps} "
+        f"--batch-size {args.batch_size} --seed {args.seed}",
+        "git_commit": _git_commit(),
+        "train_seconds": round(time.perf_counter() - start, 1),
+        **asdict(report),
+    }
+    add_planner(folder, planner, record)
+    print(
+        f"planner: {report.steps} steps, held-out caption accuracy "
+        f"{100 * report.held_out_accuracy:.1f}%",
+        file=sys.stderr,
+    )
+    print(os.fspath(folder / "planner"))
+    return 0
+
+
+def _model_text_encoder(folder: Path, index: dict[str, Any]) -> Any:
+    """The text encoder a model folder names: its own text_encoder/ or a packaged one."""
+    from vidsynth.errors import ModelNotFound
+    from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
+
+    extra = index.get("_vidsynth", {})
+    if (folder / "text_encoder").is_dir():
+        paths = (folder / "text_encoder", folder / "tokenizer")
+    elif "text_encoder_package" in extra:
+        paths = (packaged_encoder_path(extra["text_encoder_package"]),) * 2
+    else:
+        raise ModelNotFound(f"{folder} has no text_encoder/ folder")
+    return TextEncoder.from_pretrained(*paths, max_length=extra.get("text_max_length"))
 
 
 @contextmanager

@@ -518,3 +518,85 @@ def test_a_finetune_resumes_when_its_init_folder_already_has_the_added_modules(
     # Its export still names the model the run started from, not the folder's new contents.
     record = json.loads((tuned.output_dir / "final" / "training.json").read_text())
     assert record["init"]["step"] == base.step and "init" not in record["init"]
+
+
+def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_the_planner(
+    tmp_path, trained_vae, capsys
+):
+    """model.unet.first_frame_motion: the UNet is given each clip's first frame moved along the
+    clip's true path; the base model's planner goes with the export, whose pipeline moves the
+    first frame along the planner's path for the prompt. `vidsynth train-planner` retrains it;
+    a folder without a planner is refused by name."""
+    import shutil
+
+    from vidsynth.cli import main
+    from vidsynth.errors import ModelNotFound
+    from vidsynth.models.first_frame import first_frame_concat, motion_path, shift_frames
+    from vidsynth.models.motion_planner import MotionPlanner
+    from vidsynth.pipelines.loading import load
+    from vidsynth.training.export import add_planner
+    from vidsynth.training.planner import world_velocities
+
+    base = Trainer(t2v_config(tmp_path / "base", trained_vae, sample_every=0)).train().exported
+    planner = MotionPlanner(world_velocities(), hidden_size=384, width=8, heads=2)
+    with torch.no_grad():  # always the second entry: left, slowly
+        planner.head[-1].bias.copy_(torch.arange(13) == 1)
+        planner.head[-1].bias.mul_(100)
+    add_planner(base, planner, {"steps": 0})
+    config = t2v_config(tmp_path / "ft", trained_vae, sample_every=0, first_frame_dropout=0.0)
+    config.model.init_from = str(base)
+    config.model.unet = {
+        **config.model.unet,
+        "first_frame": True,
+        "frame_embedding": True,
+        "first_frame_motion": True,
+    }
+    trainer = Trainer(config)
+    assert trainer.unwrapped.config.first_frame_motion and trainer.planner is not None
+    latents = torch.randn(2, 4, 4, 8, 8)
+    velocity = torch.tensor([[0.25, 0.0], [0.0, 0.0]])
+    given = trainer._first_frame_input(
+        latents, torch.Generator().manual_seed(0), images=False, velocity=velocity
+    )
+    path = motion_path(velocity, 2, 4)
+    assert torch.allclose(given, first_frame_concat(latents[:, :, 0], latents, displacement=path))
+    assert not torch.allclose(given[0, :4, 1], latents[0, :, 0])  # clip 0 moves, 1 stays
+    assert torch.allclose(given[1, :4, 3], latents[1, :, 0])
+    result = trainer.train()
+    index = json.loads((result.exported / "model_index.json").read_text())
+    assert index["planner"] == ["vidsynth", "MotionPlanner"]
+    assert json.loads((result.exported / "planner" / "training.json").read_text()) == {"steps": 0}
+
+    pipe = load(result.exported)
+    seen = {}
+    forward, plan, draw = pipe.unet.forward, pipe.plan_motion, pipe.first_frame
+
+    def spy(sample, t, context, **kwargs):
+        seen["concat"] = kwargs["concat"]
+        return forward(sample, t, context, **kwargs)
+
+    pipe.unet.forward = spy
+    pipe.plan_motion = lambda *a: seen.setdefault("path", plan(*a))
+    pipe.first_frame = lambda *a, **k: seen.setdefault("first", draw(*a, **k))
+    pipe.batch(["a red circle moving left slowly"], seeds=[3])
+    # the planner's velocity from frame 0 on (offset as a whole to keep the object in view)
+    path = seen["path"]
+    steps = path - path[:, :1]
+    assert torch.allclose(steps, motion_path(torch.tensor([[-0.01, 0.0]]), 1, 4), atol=1e-6)
+    clip = seen["concat"][:1, :4].float()  # the conditional half: the first frame, moved
+    assert torch.allclose(clip, shift_frames(seen["first"].float(), path), atol=1e-3)
+
+    assert main(["train-planner", str(result.exported), "--steps", "2", "--batch-size", "4"]) == 0
+    record = json.loads((result.exported / "planner" / "training.json").read_text())
+    assert record["steps"] == 2 and record["command"].startswith("vidsynth train-planner")
+    from vidsynth.training.model_card import write_model_card
+
+    report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
+    card = write_model_card(result.exported, report, title="t").read_text()
+    assert "- Motion planner (planned layout" in card
+    assert f"- Motion planner: `{record['command']}` — 2 steps" in card
+    assert main(["train-planner", str(tmp_path / "nothing")]) == 2
+    assert "is not a model folder" in capsys.readouterr().err
+    shutil.rmtree(result.exported / "planner")
+    with pytest.raises(ModelNotFound, match="no planner/ folder"):
+        load(result.exported)

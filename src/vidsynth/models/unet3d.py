@@ -77,7 +77,9 @@ class UNet3DConfig:
     the features after ``conv_in``), ``temporal_position_embedding`` (every temporal
     transformer adds its frames' sinusoidal positions to its tokens) and ``first_frame`` (the
     last ``latents + 1`` input channels are a first frame to start the clip from,
-    ``vidsynth.models.first_frame``).
+    ``vidsynth.models.first_frame``) and ``first_frame_motion`` (that first frame comes moved
+    along the path a motion planner reads from the caption, ``first_frame.shift_frames``: it
+    changes what the UNet is given, not the network).
     """
 
     sample_size: int | None = None
@@ -112,6 +114,7 @@ class UNet3DConfig:
     position_embedding: bool = False
     temporal_position_embedding: bool = False
     first_frame: bool = False
+    first_frame_motion: bool = False
 
     _TUPLE_FIELDS: ClassVar[tuple[str, ...]] = (
         "down_block_types",
@@ -158,6 +161,8 @@ class UNet3DConfig:
                 f"{first_frame_channels(self.out_channels)} first-frame channels, got "
                 f"{self.in_channels}"
             )
+        if self.first_frame_motion and not self.first_frame:
+            raise ValueError("first_frame_motion needs first_frame")
         if self.layers_per_block < 1:
             raise ValueError(f"layers_per_block must be >= 1, got {self.layers_per_block}")
         self.stage_head_dims()  # validates num_attention_heads

@@ -211,6 +211,13 @@ def load(
             defaults=defaults,
             name=str(model),
         ).to(dev)
+    planner = None
+    if unet.config.first_frame_motion:  # it follows the motion a planner reads from the text
+        from vidsynth.models.motion_planner import load_planner
+
+        if not (path / "planner").is_dir():
+            raise ModelNotFound(f"{path} has no planner/ folder (its UNet follows planned motion)")
+        planner = load_planner(path / "planner")
     pipe = TextToVideoPipeline(
         unet,
         vae,
@@ -218,6 +225,7 @@ def load(
         scheduler_config,
         defaults=defaults,
         name=str(model or DEFAULT_MODEL),
+        planner=planner,
     )
     pipe.to(dev)
     if task == "video-to-video":

@@ -12,7 +12,8 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from vidsynth.devices import available_memory
 from vidsynth.errors import InvalidParameter
-from vidsynth.models.first_frame import first_frame_concat
+from vidsynth.models.first_frame import first_frame_concat, keep_in_frame, motion_path
+from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
 from vidsynth.models.vae import decode_to_uint8, decode_video
@@ -62,7 +63,14 @@ class TextToVideoPipeline(PromptAndScheduler):
         defaults: Defaults | None = None,
         name: str = "",
         memory_budget: int | None = None,
+        planner: MotionPlanner | None = None,
     ) -> None:
+        if unet.config.first_frame_motion and planner is None:
+            raise InvalidParameter(
+                "this UNet follows a planned motion (first_frame_motion) and needs a motion "
+                "planner (the model folder's planner/)"
+            )
+        self.planner = planner.eval() if planner is not None else None
         self.unet = unet.eval()
         self.vae = vae.eval()
         self.text_encoder = text_encoder.eval()
@@ -90,8 +98,9 @@ class TextToVideoPipeline(PromptAndScheduler):
         return int(self.vae.config.latent_channels)
 
     def to(self, device: torch.device | str) -> TextToVideoPipeline:
-        for module in (self.unet, self.vae, self.text_encoder):
-            module.to(device)
+        for module in (self.unet, self.vae, self.text_encoder, self.planner):
+            if module is not None:
+                module.to(device)
         self._empty_embedding = None
         return self
 
@@ -154,21 +163,28 @@ class TextToVideoPipeline(PromptAndScheduler):
         return seeded_noise(shape, seeds, device=self.device, dtype=self.dtype)
 
     def model_fn(
-        self, first: torch.Tensor | None = None, *, independent_frames: bool = False
+        self,
+        first: torch.Tensor | None = None,
+        *,
+        independent_frames: bool = False,
+        displacement: torch.Tensor | None = None,
     ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
         """The UNet as a sampling function. A UNet with a first-frame input gets `first`
         (B, C, h, w), the latents every clip starts from, for both halves of a guided batch;
-        without it the input says "no first frame". `independent_frames`: the frames are
-        separate images (temporal layers bypassed)."""
+        without it the input says "no first frame". `displacement` (B, F, 2) moves that frame
+        along a planned path (`plan_motion`). `independent_frames`: the frames are separate
+        images (temporal layers bypassed)."""
         unet = self.unet
 
         def fn(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
             concat = None
             if unet.config.first_frame:
-                given = first
+                given, path = first, displacement
                 if given is not None and given.shape[0] != x.shape[0]:  # [uncond, cond]
                     given = given.repeat(x.shape[0] // given.shape[0], 1, 1, 1)
-                concat = first_frame_concat(given, x)
+                    if path is not None:
+                        path = path.repeat(x.shape[0] // path.shape[0], 1, 1)
+                concat = first_frame_concat(given, x, displacement=path)
             return unet(
                 x.to(unet.dtype), t, context, concat=concat, independent_frames=independent_frames
             )
@@ -188,12 +204,13 @@ class TextToVideoPipeline(PromptAndScheduler):
         *,
         first: torch.Tensor | None = None,
         independent_frames: bool = False,
+        displacement: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Guided denoising of noisy `latents` along `timesteps` (set on `sched`).
 
         The core shared by text-to-video (the full schedule from pure noise) and
-        video-to-video (the tail of the schedule from a noised input video). `first` and
-        `independent_frames` go to `model_fn`.
+        video-to-video (the tail of the schedule from a noised input video). `first`,
+        `independent_frames` and `displacement` go to `model_fn`.
         """
         context = self.encode_prompts(prompts)
         guided = guidance_scale > 1.0
@@ -202,7 +219,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         if progress is not None:
             callback = lambda i, total, t: progress("denoise", i + 1, total)
         return denoise(
-            self.model_fn(first, independent_frames=independent_frames),
+            self.model_fn(first, independent_frames=independent_frames, displacement=displacement),
             latents.to(self.device, self.dtype),
             sched,
             num_inference_steps=len(timesteps),
@@ -232,14 +249,40 @@ class TextToVideoPipeline(PromptAndScheduler):
         factorisation): the first frame alone from the text, as an image (temporal layers
         bypassed, so it costs about one frame in F), then the clip from the text and that frame.
         """
-        first = None
+        first = displacement = None
         if self.unet.config.first_frame:
             first = self.first_frame(prompts, negative_prompts, seeds, params, scheduler=scheduler)
+            displacement = self.plan_motion(prompts, params, first)
         if latents is None:
             latents = self.initial_latents(seeds, params)
         return self._from_noise(
-            prompts, negative_prompts, latents, params, scheduler, progress, first=first
+            prompts,
+            negative_prompts,
+            latents,
+            params,
+            scheduler,
+            progress,
+            first=first,
+            displacement=displacement,
         )
+
+    @torch.inference_mode()
+    def plan_motion(
+        self, prompts: Sequence[str], params: GenerationParams, first: torch.Tensor
+    ) -> torch.Tensor | None:
+        """The path (B, F, 2) of each clip's `first` frame (latents (B, C, h, w)), in frame
+        sides, for a UNet that follows one (``first_frame_motion``): the planner's velocity for
+        the prompt, offset so the frame's object stays in view (``keep_in_frame``, on the
+        decoded frame, where a flat background is flat); None for other UNets."""
+        if not self.unet.config.first_frame_motion:
+            return None
+        assert self.planner is not None  # __init__ refuses the UNet without one
+        velocity = self.planner.velocity(self.encode_prompts(prompts).float(), fps=params.fps)
+        path = motion_path(velocity, len(prompts), params.num_frames)
+        if path.any():
+            image = self.decode(first[:, :, None])[:, :, 0]  # (B, 3, H, W) in [0, 1]
+            path = keep_in_frame(image, path)
+        return path.to(self.device)
 
     @torch.inference_mode()
     def first_frame(

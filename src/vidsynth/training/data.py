@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.config import DataConfig
+from vidsynth.world.spec import BASE_FPS
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,10 @@ class WorldClips(Dataset):
         else:
             frames = render(scene, size, num_frames, fps)
         sample = {"video": to_tensor(frames), "caption": caption}
+        # the path of a first-frame motion guide: one object's velocity per frame at this fps;
+        # two objects move apart, which no single path describes, so theirs stays in place
+        velocity = scene.objects[0].velocity if len(scene.objects) == 1 else (0.0, 0.0)
+        sample["velocity"] = torch.tensor(velocity) * (BASE_FPS / fps)
         if self.single_frame:
             sample["frame"] = k  # its time in the clip, for a UNet with a frame embedding
         if self.low_size is not None:

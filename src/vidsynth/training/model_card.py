@@ -97,7 +97,29 @@ def _embedding_lines(folder: Path) -> list[str]:
             "  frame is drawn as an image from the text, then the clip from the text and that",
             "  frame, whose latents the UNet sees beside every frame (as Stable Video Diffusion).",
         ]
+    if config.get("first_frame_motion"):
+        lines += [
+            "- Motion planner (planned layout, as in LLM-grounded video diffusion): a small",
+            "  network on the text encoder's token states picks the clip's velocity (a direction",
+            "  and speed of the world, or none), and the UNet sees the first frame moved along",
+            "  that path, offset so its object stays in view; the UNet draws the clip around it.",
+        ]
     return lines
+
+
+def _planner_lines(folder: Path) -> list[str]:
+    """How the motion planner was trained (planner/training.json), if the model has one."""
+    path = folder / "planner" / "training.json"
+    if not path.is_file():
+        return []
+    record = json.loads(path.read_text())
+    commit = record.get("git_commit")
+    return [
+        f"- Motion planner: `{record.get('command')}` — {record.get('steps')} steps on the "
+        f"world's captions (the eval prompts left out), {record.get('train_seconds')} s; "
+        f"held-out caption accuracy {100 * record.get('held_out_accuracy', 0):.1f}%"
+        + (f", code at commit `{commit[:12]}`" if commit else "")
+    ]
 
 
 def write_model_card(
@@ -135,6 +157,7 @@ def write_model_card(
         "## How it was made",
         *_vae_lines(record.get("vae")),
         *_unet_lines(record),
+        *_planner_lines(folder),
         f"- Hardware: {hardware}.",
         "",
         "## Evaluation",
@@ -224,6 +247,7 @@ def write_sr_model_card(
         "## How it was made",
         *_vae_lines(record.get("vae")),
         *_unet_lines(record),
+        *_planner_lines(folder),
         f"- Hardware: {hardware}.",
         "",
         "## Evaluation",

@@ -22,8 +22,11 @@ def write_samples(trainer: Trainer, folder: Path, seed: int = 0) -> dict:
         "_class_name": "DDIMScheduler",
         "prediction_type": trainer.unwrapped.config.prediction_type,
     }
+    unet = trainer.ema_model()
+    if unet.config.first_frame_motion and trainer.planner is None:
+        return {}  # a UNet that follows planned motion, before any planner exists for it
     pipe = TextToVideoPipeline(
-        trainer.ema_model(),
+        unet,
         trainer.vae,
         trainer.text_encoder,
         noise,
@@ -39,6 +42,7 @@ def write_samples(trainer: Trainer, folder: Path, seed: int = 0) -> dict:
                 if k in ("guidance_scale", "scheduler")
             },
         ),
+        planner=trainer.planner,
     )
     folder.mkdir(parents=True, exist_ok=True)
     scores = {}

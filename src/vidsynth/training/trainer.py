@@ -25,7 +25,8 @@ from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
 
 from vidsynth.errors import InvalidParameter
-from vidsynth.models.first_frame import first_frame_concat
+from vidsynth.models.first_frame import first_frame_concat, motion_path
+from vidsynth.models.motion_planner import MotionPlanner, load_planner
 from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
 from vidsynth.training.config import (
     SR_TASKS,
@@ -307,6 +308,7 @@ class Trainer:
         self.device = self.accelerator.device
         torch.manual_seed(tc.seed + self.accelerator.process_index)
         self.store = CheckpointStore(self.out / "checkpoints", keep=tc.keep_checkpoints)
+        self.planner: MotionPlanner | None = None  # a fine-tuned model's, set by _build_model
         self.model = self._build_model()
         if tc.gradient_checkpointing and hasattr(self.model, "enable_gradient_checkpointing"):
             self.model.enable_gradient_checkpointing()
@@ -370,6 +372,12 @@ class Trainer:
                 unet.add_temporal_position_embedding()
             if mc.unet.get("first_frame") and not unet.config.first_frame:
                 unet.add_first_frame_input(warm_start=mc.first_frame_warm_start)
+            if (base / "planner").is_dir():  # the motion planner goes on with the model
+                self.planner = load_planner(base / "planner")
+            if mc.unet.get("first_frame_motion") and not unet.config.first_frame_motion:
+                # no weights: the first-frame input starts to move with the caption's motion
+                unet.config.first_frame_motion = True
+                unet.config.__post_init__()
             vae_folder = base / "vae"
             self.noise_config = json.loads(
                 (base / "scheduler" / "scheduler_config.json").read_text()
@@ -524,7 +532,9 @@ class Trainer:
             context = self.text_encoder(captions)
         concat = None
         if self.unwrapped.config.first_frame:
-            concat = self._first_frame_input(latents, generator, images=images)
+            concat = self._first_frame_input(
+                latents, generator, images=images, velocity=batch.get("velocity")
+            )
         return diffusion_loss(
             self.model,
             self.noise_scheduler,
@@ -538,16 +548,25 @@ class Trainer:
         )
 
     def _first_frame_input(
-        self, latents: torch.Tensor, generator: torch.Generator, *, images: bool
+        self,
+        latents: torch.Tensor,
+        generator: torch.Generator,
+        *,
+        images: bool,
+        velocity: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The first-frame input of a UNet with one: each clip's own first frame, dropped for
         a `train.first_frame_dropout` share of them; single images never get one (it would be
-        the answer)."""
+        the answer). A UNet with ``first_frame_motion`` gets it moved along the clip's true
+        path, `velocity` (B, 2) frame sides per frame (a clip without one stays in place)."""
         if images:
             return first_frame_concat(None, latents)
         keep = torch.rand(len(latents), generator=generator, device=generator.device)
         keep = keep >= self.config.train.first_frame_dropout
-        return first_frame_concat(latents[:, :, 0], latents, keep.to(latents.device))
+        displacement = None
+        if self.unwrapped.config.first_frame_motion:
+            displacement = motion_path(velocity, len(latents), latents.shape[2])
+        return first_frame_concat(latents[:, :, 0], latents, keep.to(latents.device), displacement)
 
     def _timestep_options(self) -> dict[str, float]:
         """How `diffusion_loss` draws and weights timesteps, the same for every task."""
@@ -814,6 +833,7 @@ class Trainer:
             self.config,
             folder,
             provenance=provenance,
+            planner=self.planner,
         )
 
     @torch.no_grad()
