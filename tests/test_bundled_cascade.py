@@ -57,11 +57,6 @@ def test_the_sr_stages_lose_no_attribute_the_base_stage_got(readme_run) -> None:
     assert not lost, (at_base.accuracy, at_256.accuracy)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the bundled base model does not make this video (tests/test_bundled_model.py); the "
-    "cascade's output is judged right once it does",
-)
 def test_the_readme_prompt_gives_the_requested_video_at_256(readme_run) -> None:
     assert readme_run[1].all_correct, readme_run[1].accuracy
 
