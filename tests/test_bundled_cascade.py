@@ -15,7 +15,7 @@ from vidsynth.world.parse import parse_caption
 README_PROMPT = "a red circle moving right on a white background"
 # A prompt and seed whose 64×64 base clip the judge accepts (checked below, not assumed): the
 # SR stages are judged on whether they keep a correct video correct. The base model's own
-# shortfalls (issue #3, e.g. the README prompt) are not theirs to fix.
+# shortfalls (issue #3) are not theirs to fix.
 CORRECT_AT_BASE = ("a large red square moving left on a white background", 79)
 
 pytestmark = [
