@@ -523,7 +523,7 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from vidsynth.errors import ModelNotFound
-    from vidsynth.pipelines.loading import read_model_index
+    from vidsynth.pipelines.loading import load_text_encoder, read_model_index
     from vidsynth.training.export import add_planner
     from vidsynth.training.planner import train_planner
     from vidsynth.training.trainer import _git_commit
@@ -532,7 +532,7 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
     folder = Path(args.model)
     if not (folder / "model_index.json").is_file():
         raise ModelNotFound(f"{folder} is not a model folder (no model_index.json)")
-    text_encoder = _model_text_encoder(folder, read_model_index(folder))
+    text_encoder = load_text_encoder(folder, read_model_index(folder))
     start = time.perf_counter()
     planner, report = train_planner(
         text_encoder, steps=args.steps, batch_size=args.batch_size, seed=args.seed
@@ -552,21 +552,6 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
     )
     print(os.fspath(folder / "planner"))
     return 0
-
-
-def _model_text_encoder(folder: Path, index: dict[str, Any]) -> Any:
-    """The text encoder a model folder names: its own text_encoder/ or a packaged one."""
-    from vidsynth.errors import ModelNotFound
-    from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
-
-    extra = index.get("_vidsynth", {})
-    if (folder / "text_encoder").is_dir():
-        paths = (folder / "text_encoder", folder / "tokenizer")
-    elif "text_encoder_package" in extra:
-        paths = (packaged_encoder_path(extra["text_encoder_package"]),) * 2
-    else:
-        raise ModelNotFound(f"{folder} has no text_encoder/ folder")
-    return TextEncoder.from_pretrained(*paths, max_length=extra.get("text_max_length"))
 
 
 @contextmanager

@@ -135,7 +135,6 @@ def load(
     from diffusers import AutoencoderKL
     from transformers.utils import logging as hf_logging
 
-    from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
     from vidsynth.models.unet3d import UNet3DModel
     from vidsynth.pipelines.text_to_video import Defaults, TextToVideoPipeline
 
@@ -168,21 +167,7 @@ def load(
             torch_dtype=dt,
             variant=_weights_variant(path / "vae", "diffusion_pytorch_model"),
         )
-    if (path / "text_encoder").is_dir():
-        te_path, tok_path = path / "text_encoder", path / "tokenizer"
-    elif "text_encoder_package" in extra:
-        te_path = tok_path = packaged_encoder_path(extra["text_encoder_package"])
-    else:
-        raise ModelNotFound(f"{path} has no text_encoder/ folder")
-    kind = "clip" if "CLIP" in str(index.get("text_encoder", "")) else None
-    text_encoder = TextEncoder.from_pretrained(
-        te_path,
-        tok_path,
-        kind=kind,
-        max_length=extra.get("text_max_length"),
-        dtype=dt,
-        variant=_weights_variant(te_path, "model"),
-    )
+    text_encoder = load_text_encoder(path, index, dt)
     scheduler_config = _read_scheduler_config(path / "scheduler")
 
     scale = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
@@ -233,6 +218,29 @@ def load(
 
         return VideoToVideoPipeline.from_pipeline(pipe)
     return pipe
+
+
+def load_text_encoder(path: Path, index: dict[str, Any], dtype: torch.dtype | None = None):
+    """The text encoder a model folder names: its own text_encoder/ (and tokenizer/), or the
+    packaged one its model_index.json names."""
+    from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
+
+    extra = index.get("_vidsynth", {})
+    if (path / "text_encoder").is_dir():
+        te_path, tok_path = path / "text_encoder", path / "tokenizer"
+    elif "text_encoder_package" in extra:
+        te_path = tok_path = packaged_encoder_path(extra["text_encoder_package"])
+    else:
+        raise ModelNotFound(f"{path} has no text_encoder/ folder")
+    kind = "clip" if "CLIP" in str(index.get("text_encoder", "")) else None
+    return TextEncoder.from_pretrained(
+        te_path,
+        tok_path,
+        kind=kind,
+        max_length=extra.get("text_max_length"),
+        dtype=dtype,
+        variant=_weights_variant(te_path, "model"),
+    )
 
 
 def _read_scheduler_config(folder: Path) -> dict[str, Any]:

@@ -27,6 +27,13 @@ VIDEO_KEYS = ("video", "file_name", "path", "file")
 CAPTION_KEYS = ("caption", "text", "prompt")
 
 
+def path_velocity(scene) -> tuple[float, float]:
+    """The velocity (frame sides per base frame) of a clip's first-frame motion guide and of
+    its planner label: its object's; two objects move apart, which no single path describes,
+    so theirs is none."""
+    return scene.objects[0].velocity if len(scene.objects) == 1 else (0.0, 0.0)
+
+
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (F, H, W, 3) → float (3, F, H, W) in [-1, 1]."""
     return torch.from_numpy(frames).permute(3, 0, 1, 2).float().div(127.5).sub(1.0)
@@ -92,10 +99,8 @@ class WorldClips(Dataset):
         else:
             frames = render(scene, size, num_frames, fps)
         sample = {"video": to_tensor(frames), "caption": caption}
-        # the path of a first-frame motion guide: one object's velocity per frame at this fps;
-        # two objects move apart, which no single path describes, so theirs stays in place
-        velocity = scene.objects[0].velocity if len(scene.objects) == 1 else (0.0, 0.0)
-        sample["velocity"] = torch.tensor(velocity) * (BASE_FPS / fps)
+        # the path of a first-frame motion guide, per frame at this fps
+        sample["velocity"] = torch.tensor(path_velocity(scene)) * (BASE_FPS / fps)
         if self.single_frame:
             sample["frame"] = k  # its time in the clip, for a UNet with a frame embedding
         if self.low_size is not None:

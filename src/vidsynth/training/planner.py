@@ -16,6 +16,7 @@ import torch
 
 from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
+from vidsynth.training.data import path_velocity
 from vidsynth.world.spec import BASE_FPS, DIRECTIONS, SPEEDS, SceneSpec
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,8 @@ def world_velocities() -> list[list[float]]:
 
 def scene_label(scene: SceneSpec, codebook: Sequence[Sequence[float]]) -> int:
     """The codebook entry of a scene's path (two objects: standing in place)."""
-    velocity = scene.objects[0].velocity if len(scene.objects) == 1 else (0.0, 0.0)
     book = np.asarray(codebook)
-    return int(np.abs(book - np.asarray(velocity)).sum(axis=1).argmin())
+    return int(np.abs(book - np.asarray(path_velocity(scene))).sum(axis=1).argmin())
 
 
 def caption_batch(
@@ -74,7 +74,7 @@ def accuracy(
 def train_planner(
     text_encoder: TextEncoder,
     *,
-    steps: int = 1500,
+    steps: int = 400,
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
