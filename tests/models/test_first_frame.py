@@ -53,14 +53,14 @@ def test_shift_frames_moves_the_frame_by_frame_sides_and_keeps_flat_edges() -> N
     assert not motion_path(None, 2, 4).any()
 
 
-def test_a_displacement_moves_the_first_frame_input_on_each_frame() -> None:
-    from vidsynth.models.first_frame import shift_frames
+def test_a_guide_moves_the_first_frame_input_on_each_frame() -> None:
+    from vidsynth.models.first_frame import motion_guide, shift_frames
 
     like = torch.randn(2, 4, 3, 8, 8)
     first = torch.randn(2, 4, 8, 8)
-    path = torch.tensor([[[0.0, 0.0], [0.125, 0.0], [0.25, 0.0]]] * 2)
-    concat = first_frame_concat(first, like, displacement=path)
-    assert torch.allclose(concat[:, :4], shift_frames(first, path))
+    guide = motion_guide(torch.tensor([[0.125, 0.0]] * 2), 2, 3)
+    concat = first_frame_concat(first, like, guide=guide)
+    assert torch.allclose(concat[:, :4], shift_frames(first, guide.shift), atol=1e-6)
     assert (concat[:, 4, 0] == 1).all() and not concat[:, 4, 1:].any()
     assert not torch.allclose(concat[:, :4, 2], first)
 
@@ -85,3 +85,65 @@ def test_keep_in_frame_moves_a_path_only_as_far_as_the_object_needs() -> None:
     assert torch.isclose(right_at_start - 1, -left_at_end, atol=1e-6)
     assert torch.isclose(right_at_start - 1, torch.tensor(0.075), atol=1e-6)
     assert torch.allclose(offset[3], torch.tensor(0.0))  # nothing stands out: as planned
+
+
+def _disc(size: int, cx: float, cy: float, r: float, square: bool = False) -> torch.Tensor:
+    ys, xs = torch.meshgrid(
+        (torch.arange(size) + 0.5) / size, (torch.arange(size) + 0.5) / size, indexing="ij"
+    )
+    if square:
+        inside = ((xs - cx).abs() < r) & ((ys - cy).abs() < r)
+    else:
+        inside = (xs - cx) ** 2 + (ys - cy) ** 2 < r**2
+    return inside.float()
+
+
+def test_a_guide_scales_and_turns_the_object_about_its_centre() -> None:
+    from vidsynth.models.first_frame import MIN_SCALE, motion_guide, warp_frames
+
+    first = _disc(64, 0.3, 0.6, 0.1)[None, None]  # a disc of radius 0.1 at (0.3, 0.6)
+    centre = torch.tensor([[0.3, 0.6]])
+    grow = warp_frames(first, motion_guide(torch.tensor([[0.0, 0.0, 0.5, 0.0]]), 1, 3, centre))
+    # size factor 1, 1.5, 2: the area grows by its square, and the disc stays where it was
+    areas = grow[0, 0].sum(dim=(1, 2)) / first.sum()
+    assert torch.allclose(areas, torch.tensor([1.0, 2.25, 4.0]), rtol=0.05)
+    ys, xs = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    mass = grow[0, 0, 2]
+    cx = (mass * (xs + 0.5)).sum() / mass.sum() / 64
+    cy = (mass * (ys + 0.5)).sum() / mass.sum() / 64
+    assert abs(cx - 0.3) < 0.01 and abs(cy - 0.6) < 0.01
+    # shrinking stops at a least size instead of vanishing
+    shrink = motion_guide(torch.tensor([[0.0, 0.0, -0.5, 0.0]]), 1, 4)
+    assert torch.allclose(shrink.scale, torch.tensor([[1.0, 0.5, MIN_SCALE, MIN_SCALE]]))
+    # 45 degrees turns an axis-aligned square into a diamond of the same area, in place
+    square = _disc(64, 0.5, 0.5, 0.15, square=True)[None, None]
+    turn = motion_guide(torch.tensor([[0.0, 0.0, 0.0, 45.0]]), 1, 2, torch.tensor([[0.5, 0.5]]))
+    turned = warp_frames(square, turn)[0, 0, 1]
+    assert torch.isclose(turned.sum(), square.sum(), rtol=0.03)
+    # (the square's half-side is 9.6 pixels; the diamond's tips are 13.6 from the centre)
+    assert turned[32, 24] > 0.5 and square[0, 0, 32, 24] > 0.5  # the middle stays
+    # the corners of the square are cut off, and the diamond's tips reach past its sides
+    assert turned[24, 24] < 0.5 and square[0, 0, 24, 24] > 0.5
+    assert turned[32, 20] > 0.5 and turned[20, 32] > 0.5 and square[0, 0, 32, 20] < 0.5
+
+
+def test_a_turn_is_clockwise_on_screen_as_the_world_rotates() -> None:
+    from vidsynth.models.first_frame import motion_guide, warp_frames
+
+    first = torch.zeros(1, 1, 64, 64)
+    first[0, 0, 10:14, 30:34] = 1.0  # a dot straight above the centre
+    quarter = motion_guide(torch.tensor([[0.0, 0.0, 0.0, 90.0]]), 1, 2)
+    turned = warp_frames(first, quarter)[0, 0, 1]
+    row, col = (turned > 0.5).nonzero().float().mean(0).tolist()
+    assert abs(row - 31.5) < 1.5 and col > 48  # clockwise: from 12 o'clock to 3 o'clock
+
+
+def test_object_centre_finds_the_object_on_a_flat_background() -> None:
+    from vidsynth.models.first_frame import object_centre
+
+    image = torch.full((2, 3, 32, 32), 0.2)
+    image[0, :, 4:12, 20:28] = 0.9  # an 8-pixel square centred at (24/32, 8/32)
+    image[1] = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    centre = object_centre(image)
+    assert torch.allclose(centre[0], torch.tensor([0.75, 0.25]))
+    assert torch.allclose(centre[1], torch.tensor([0.5, 0.5]))  # nothing stands out

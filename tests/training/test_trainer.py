@@ -523,24 +523,29 @@ def test_a_finetune_resumes_when_its_init_folder_already_has_the_added_modules(
 def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_the_planner(
     tmp_path, trained_vae, capsys
 ):
-    """model.unet.first_frame_motion: the UNet is given each clip's first frame moved along the
-    clip's true path; the base model's planner goes with the export, whose pipeline moves the
-    first frame along the planner's path for the prompt. `vidsynth train-planner` retrains it;
+    """model.unet.first_frame_motion: the UNet is given each clip's first frame animated by the
+    clip's true motion; the base model's planner goes with the export, whose pipeline animates
+    the first frame by the planner's motion for the prompt. `vidsynth train-planner` retrains it;
     a folder without a planner is refused by name."""
     import shutil
 
     from vidsynth.cli import main
     from vidsynth.errors import ModelNotFound
-    from vidsynth.models.first_frame import first_frame_concat, motion_path, shift_frames
+    from vidsynth.models.first_frame import (
+        first_frame_concat,
+        motion_guide,
+        motion_path,
+        warp_frames,
+    )
     from vidsynth.models.motion_planner import MotionPlanner
     from vidsynth.pipelines.loading import load
     from vidsynth.training.export import add_planner
-    from vidsynth.training.planner import world_velocities
+    from vidsynth.training.planner import world_motions
 
     base = Trainer(t2v_config(tmp_path / "base", trained_vae, sample_every=0)).train().exported
-    planner = MotionPlanner(world_velocities(), hidden_size=384, width=8, heads=2)
+    planner = MotionPlanner(world_motions(), hidden_size=384, width=8, heads=2)
     with torch.no_grad():  # always the second entry: left, slowly
-        planner.head[-1].bias.copy_(torch.arange(13) == 1)
+        planner.head[-1].bias.copy_(torch.arange(16) == 1)
         planner.head[-1].bias.mul_(100)
     add_planner(base, planner, {"steps": 0})
     config = t2v_config(tmp_path / "ft", trained_vae, sample_every=0, first_frame_dropout=0.0)
@@ -554,14 +559,19 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     trainer = Trainer(config)
     assert trainer.unwrapped.config.first_frame_motion and trainer.planner is not None
     latents = torch.randn(2, 4, 4, 8, 8)
-    velocity = torch.tensor([[0.25, 0.0], [0.0, 0.0]])
+    motion = torch.tensor([[0.25, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    centre = torch.tensor([[0.3, 0.4], [0.5, 0.5]])
     given = trainer._first_frame_input(
-        latents, torch.Generator().manual_seed(0), images=False, velocity=velocity
+        latents, torch.Generator().manual_seed(0), images=False, motion=motion, centre=centre
     )
-    path = motion_path(velocity, 2, 4)
-    assert torch.allclose(given, first_frame_concat(latents[:, :, 0], latents, displacement=path))
+    guide = motion_guide(motion, 2, 4, centre)
+    assert torch.allclose(given, first_frame_concat(latents[:, :, 0], latents, guide=guide))
     assert not torch.allclose(given[0, :4, 1], latents[0, :, 0])  # clip 0 moves, 1 stays
     assert torch.allclose(given[1, :4, 3], latents[1, :, 0])
+    from vidsynth.training.trainer import _batches
+
+    batch = next(_batches(config, 0, 0, 0))  # the world's clips come with motion and centre
+    assert batch["motion"].shape[1:] == (4,) and batch["centre"].shape[1:] == (2,)
     result = trainer.train()
     index = json.loads((result.exported / "model_index.json").read_text())
     assert index["planner"] == ["vidsynth", "MotionPlanner"]
@@ -576,15 +586,16 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
         return forward(sample, t, context, **kwargs)
 
     pipe.unet.forward = spy
-    pipe.plan_motion = lambda *a: seen.setdefault("path", plan(*a))
+    pipe.plan_motion = lambda *a: seen.setdefault("guide", plan(*a))
     pipe.first_frame = lambda *a, **k: seen.setdefault("first", draw(*a, **k))
     pipe.batch(["a red circle moving left slowly"], seeds=[3])
     # the planner's velocity from frame 0 on (offset as a whole to keep the object in view)
-    path = seen["path"]
-    steps = path - path[:, :1]
+    guide = seen["guide"]
+    steps = guide.shift - guide.shift[:, :1]
     assert torch.allclose(steps, motion_path(torch.tensor([[-0.01, 0.0]]), 1, 4), atol=1e-6)
+    assert (guide.scale == 1).all() and not guide.angle.any()
     clip = seen["concat"][:1, :4].float()  # the conditional half: the first frame, moved
-    assert torch.allclose(clip, shift_frames(seen["first"].float(), path), atol=1e-3)
+    assert torch.allclose(clip, warp_frames(seen["first"].float(), guide), atol=1e-3)
 
     assert main(["train-planner", str(result.exported), "--steps", "2", "--batch-size", "4"]) == 0
     record = json.loads((result.exported / "planner" / "training.json").read_text())

@@ -18,10 +18,14 @@ a noisy clip spreads over every start position, and the direction of travel is a
 of it that the training gradient hardly sees. Given where the object starts, where it goes is
 determined by the caption alone. (That alone did not make the shapes model follow direction
 words, over 4775 fine-tuning steps; moving the first frame along a planned path did:
-``shift_frames`` and ``models.motion_planner``.)
+``warp_frames`` and ``models.motion_planner``. The same guide scales and turns the object
+for growing, shrinking and rotating.)
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -39,16 +43,87 @@ def shift_frames(first: torch.Tensor, displacement: torch.Tensor) -> torch.Tenso
     resolution; a sub-pixel part is interpolated bilinearly. What comes in from beyond an
     edge repeats the edge (a flat background stays flat).
     """
+    b, f, _ = displacement.shape
+    still = MotionGuide(displacement, torch.ones(b, f), torch.zeros(b, f), torch.zeros(b, 2))
+    return warp_frames(first, still)
+
+
+@dataclass(frozen=True)
+class MotionGuide:
+    """How a first frame's object moves over F frames: a coarse animation of it for the UNet.
+
+    `shift` (B, F, 2) moves the object (x right, y down, frame sides); `scale` (B, F) is its
+    size as a factor of frame 0's and `angle` (B, F) its rotation in degrees, clockwise on
+    screen, both about `centre` (B, 2), where the object is on frame 0 (frame sides).
+    """
+
+    shift: torch.Tensor
+    scale: torch.Tensor
+    angle: torch.Tensor
+    centre: torch.Tensor
+
+    def repeat(self, n: int) -> MotionGuide:
+        """The guide of a batch repeated `n` times (the two halves of a guided batch)."""
+        return MotionGuide(
+            self.shift.repeat(n, 1, 1),
+            self.scale.repeat(n, 1),
+            self.angle.repeat(n, 1),
+            self.centre.repeat(n, 1),
+        )
+
+    def any(self) -> bool:
+        """Whether anything moves (an all-still guide is the plain first frame)."""
+        return bool(self.shift.any() or (self.scale != 1).any() or self.angle.any())
+
+
+# a shrinking object's size factor stops here, as the world's objects stop at a least size
+MIN_SCALE = 0.3
+
+
+def motion_guide(
+    motion: torch.Tensor | None, batch: int, frames: int, centre: torch.Tensor | None = None
+) -> MotionGuide:
+    """The guide of constant `motion` (B, 4) per frame from frame 0: (vx, vy) frame sides, the
+    size factor's change and the rotation in degrees (clockwise); pivoting about `centre`
+    (B, 2), default the frame's centre. `None` (nothing known of the motion) stays in place.
+    Rows of two numbers are velocities only."""
+    if motion is None:
+        motion = torch.zeros(batch, 4)
+    motion = F.pad(motion.float().cpu(), (0, 4 - motion.shape[-1]))
+    steps = torch.arange(frames, dtype=torch.float32)[None, :]
+    return MotionGuide(
+        shift=motion_path(motion[:, :2], batch, frames),
+        scale=(1 + motion[:, 2:3] * steps).clamp(min=MIN_SCALE),
+        angle=motion[:, 3:4] * steps,
+        centre=torch.full((batch, 2), 0.5) if centre is None else centre.float().cpu(),
+    )
+
+
+def warp_frames(first: torch.Tensor, guide: MotionGuide) -> torch.Tensor:
+    """`first` (B, C, h, w) animated by `guide` → (B, C, F, h, w): on frame k, what was at q
+    is drawn at centre + shift + scale · R(angle) (q − centre).
+
+    Rotation is in pixels (so a square stays square on a frame that is not); what comes in
+    from beyond an edge repeats the edge, as in `shift_frames`.
+    """
     b, c, h, w = first.shape
-    f = displacement.shape[1]
-    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, device=first.device)
-    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, device=first.device)
+    f = guide.shift.shape[1]
+    dev = first.device
+    ys = (torch.arange(h, device=dev, dtype=torch.float32) + 0.5) / h
+    xs = (torch.arange(w, device=dev, dtype=torch.float32) + 0.5) / w
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    base = torch.stack([grid_x, grid_y], dim=-1)  # (h, w, 2), x first as grid_sample wants
-    # output pixel p shows the input at p − d; a frame side is 2 in normalised coordinates
-    d = displacement.to(first.device, torch.float32).reshape(b * f, 1, 1, 2) * 2
-    grid = base[None] - d
-    frames = first.float().repeat_interleave(f, dim=0)  # (B·F, C, h, w)
+    p = torch.stack([grid_x, grid_y], dim=-1)[None, None]  # (1, 1, h, w, 2), frame sides
+    pixels = torch.tensor([w, h], device=dev, dtype=torch.float32)
+    centre = guide.centre.to(dev, torch.float32)[:, None, None, None]  # (B, 1, 1, 1, 2)
+    shift = guide.shift.to(dev, torch.float32)[:, :, None, None]  # (B, F, 1, 1, 2)
+    # invert the forward map: q = centre + R(−angle) (p − centre − shift) / scale, in pixels
+    u = (p - centre - shift) * pixels / guide.scale.to(dev, torch.float32)[..., None, None, None]
+    theta = guide.angle.to(dev, torch.float32)[..., None, None] * (math.pi / 180)
+    cos, sin = theta.cos(), theta.sin()
+    ux, uy = u[..., 0], u[..., 1]
+    q = centre + torch.stack([cos * ux + sin * uy, -sin * ux + cos * uy], dim=-1) / pixels
+    grid = (q * 2 - 1).reshape(b * f, h, w, 2)  # grid_sample's [-1, 1], x first
+    frames = first.float().repeat_interleave(f, dim=0)
     moved = F.grid_sample(frames, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return moved.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4).to(first.dtype)
 
@@ -62,6 +137,33 @@ def motion_path(velocity: torch.Tensor | None, batch: int, frames: int) -> torch
     return velocity.float().cpu()[:, None, :] * steps[None, :, None]
 
 
+def object_mask(image: torch.Tensor, threshold: float = 0.4) -> torch.Tensor | None:
+    """Where the object of `image` (3, H, W) is, (H, W) bool: the pixels farther from the
+    border's median colour than `threshold` × the farthest. None where nothing stands out (no
+    flat background to stand out from)."""
+    x = image.float()
+    border = torch.cat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], dim=1)
+    dist = (x - border.median(dim=1).values[:, None, None]).norm(dim=0)
+    if dist.max() < 2 * dist.median():
+        return None
+    return dist > threshold * dist.max()
+
+
+def object_centre(image: torch.Tensor, threshold: float = 0.4) -> torch.Tensor:
+    """The centre (B, 2) of each first frame's object (`object_mask`) in frame sides, x then
+    y: where a `MotionGuide` pivots. A frame where nothing stands out gives the frame's
+    centre."""
+    b, _, h, w = image.shape
+    out = torch.full((b, 2), 0.5)
+    for i in range(b):
+        mask = object_mask(image[i], threshold)
+        if mask is not None:
+            rows, cols = torch.nonzero(mask, as_tuple=True)
+            out[i, 0] = (cols.float().mean() + 0.5) / w
+            out[i, 1] = (rows.float().mean() + 0.5) / h
+    return out
+
+
 def keep_in_frame(
     image: torch.Tensor, displacement: torch.Tensor, *, threshold: float = 0.4, margin: float = 1.0
 ) -> torch.Tensor:
@@ -73,20 +175,18 @@ def keep_in_frame(
     where there is no room to go the planned way about half the time), and a clip whose object
     runs into the edge is not the motion asked for. LVD's planner likewise keeps its boxes in
     the frame. The object is what stands out from the frame's border: pixels farther from the
-    border's median colour than `threshold` × the farthest, their box widened by `margin`
-    pixels. A frame where nothing stands out (no flat background) keeps its path.
+    border's median colour than `threshold` × the farthest (`object_mask`), their box widened
+    by `margin` pixels. A frame where nothing stands out (no flat background) keeps its path.
     """
     b, _, h, w = image.shape
     out = displacement.clone().float()
     for i in range(b):
         if not displacement[i].any():
             continue
-        x = image[i].float()
-        border = torch.cat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], dim=1)
-        dist = (x - border.median(dim=1).values[:, None, None]).norm(dim=0)
-        if dist.max() < 2 * dist.median():
+        mask = object_mask(image[i], threshold)
+        if mask is None:
             continue
-        rows, cols = torch.nonzero(dist > threshold * dist.max(), as_tuple=True)
+        rows, cols = torch.nonzero(mask, as_tuple=True)
         for axis, (idx, side) in enumerate(((cols, w), (rows, h))):
             lo = (idx.min().item() - margin) / side  # the object's extent, in frame sides
             hi = (idx.max().item() + 1 + margin) / side
@@ -105,7 +205,7 @@ def first_frame_concat(
     first: torch.Tensor | None,
     like: torch.Tensor,
     keep: torch.Tensor | None = None,
-    displacement: torch.Tensor | None = None,
+    guide: MotionGuide | None = None,
 ) -> torch.Tensor:
     """The UNet's ``concat`` input (B, C + 1, F, h, w) for noisy latents `like` (B, C, F, h, w).
 
@@ -113,10 +213,10 @@ def first_frame_concat(
     channel is 1 on frame 0 (which the clip starts from) and 0 on the others. `first=None` gives
     all zeros (no first frame), and so do the rows of `keep` (B,) that are False.
 
-    With `displacement` (B, F, 2) the copy on frame k is moved by ``displacement[:, k]`` (frame
-    sides, `shift_frames`): a motion guide, the path a planner (``models.motion_planner``) read
-    from the caption, so the UNet draws the motion where the guide leads instead of deriving
-    the direction from a word (which cross-attention alone never learned: issue 3's notes).
+    With a `guide` the copy on frame k is the first frame animated to frame k (`warp_frames`):
+    the motion a planner (``models.motion_planner``) read from the caption, so the UNet draws
+    the motion where the guide leads instead of deriving it from a word (which cross-attention
+    alone never learned for directions: issue 3's notes).
     """
     b, c, f, h, w = like.shape
     out = like.new_zeros(b, c + 1, f, h, w)
@@ -124,10 +224,10 @@ def first_frame_concat(
         return out
     if first.shape != (b, c, h, w):
         raise ValueError(f"first frame latents must be {(b, c, h, w)}, got {tuple(first.shape)}")
-    if displacement is None:
+    if guide is None:
         out[:, :c] = first.to(like.dtype)[:, :, None]
     else:
-        out[:, :c] = shift_frames(first, displacement).to(like.dtype)
+        out[:, :c] = warp_frames(first, guide).to(like.dtype)
     out[:, c, 0] = 1.0
     if keep is not None:
         out = out * keep.to(like.dtype).view(b, 1, 1, 1, 1)

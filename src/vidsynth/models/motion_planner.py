@@ -2,9 +2,9 @@
 
 Text-to-video with a planned layout, as LLM-grounded video diffusion (Lian et al. 2023) plans
 boxes with a language model before drawing: here a small network on the frozen text encoder's
-token states picks the clip's velocity from a codebook (the world's: four directions at three
-speeds, and standing in place), and the UNet is given its first frame moved along that path
-(``first_frame.shift_frames``).
+token states picks the clip's motion from a codebook (the world's: four directions at three
+speeds, growing, shrinking, rotating, and standing still), and the UNet is given its first
+frame animated by that motion (``first_frame.warp_frames``).
 
 Why it exists: the shapes model, trained for 12k steps, drew "moving left" and "moving right"
 alike (its denoising loss did not change when the word was swapped, while it did for "growing"
@@ -25,8 +25,10 @@ from torch import nn
 
 
 class MotionPlanner(ModelMixin, ConfigMixin):
-    """Token states (B, L, D) → logits (B, K) over `velocities`, K (vx, vy) pairs in frame
-    sides per frame at `fps`; padding tokens (all zeros) are ignored."""
+    """Token states (B, L, D) → logits (B, K) over `velocities`, K motions per frame at `fps`:
+    (vx, vy) in frame sides, and optionally the size factor's change and the rotation in
+    degrees, clockwise (``first_frame.motion_guide``'s rows; planners before these had the
+    velocity only). Padding tokens (all zeros) are ignored."""
 
     config_name = "config.json"
 
@@ -48,7 +50,8 @@ class MotionPlanner(ModelMixin, ConfigMixin):
         self.head = nn.Sequential(
             nn.Linear(width, width), nn.SiLU(), nn.Linear(width, len(velocities))
         )
-        codebook = torch.tensor(velocities, dtype=torch.float32)
+        codebook = torch.tensor(velocities, dtype=torch.float32).reshape(len(velocities), -1)
+        codebook = nn.functional.pad(codebook, (0, 4 - codebook.shape[1]))
         self.register_buffer("codebook", codebook, persistent=False)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
@@ -63,9 +66,9 @@ class MotionPlanner(ModelMixin, ConfigMixin):
         return self.head(pooled)
 
     @torch.no_grad()
-    def velocity(self, context: torch.Tensor, fps: float | None = None) -> torch.Tensor:
-        """The most likely velocity (B, 2) per caption, per frame at `fps` (default: the
-        planner's own; motion is a speed in time, so a higher frame rate moves less per frame)."""
+    def motion(self, context: torch.Tensor, fps: float | None = None) -> torch.Tensor:
+        """The most likely motion (B, 4) per caption, per frame at `fps` (default: the
+        planner's own; motion is a rate in time, so a higher frame rate moves less per frame)."""
         picked = self.codebook.to(context.device)[self(context).argmax(dim=-1)]
         return picked * (self.config.fps / (fps or self.config.fps))
 

@@ -77,9 +77,9 @@ class UNet3DConfig:
     the features after ``conv_in``), ``temporal_position_embedding`` (every temporal
     transformer adds its frames' sinusoidal positions to its tokens) and ``first_frame`` (the
     last ``latents + 1`` input channels are a first frame to start the clip from,
-    ``vidsynth.models.first_frame``) and ``first_frame_motion`` (that first frame comes moved
-    along the path a motion planner reads from the caption, ``first_frame.shift_frames``: it
-    changes what the UNet is given, not the network).
+    ``vidsynth.models.first_frame``) and ``first_frame_motion`` (that first frame comes animated
+    by the motion a planner reads from the caption, ``first_frame.warp_frames``: it changes
+    what the UNet is given, not the network).
     """
 
     sample_size: int | None = None

@@ -12,7 +12,13 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from vidsynth.devices import available_memory
 from vidsynth.errors import InvalidParameter
-from vidsynth.models.first_frame import first_frame_concat, keep_in_frame, motion_path
+from vidsynth.models.first_frame import (
+    MotionGuide,
+    first_frame_concat,
+    keep_in_frame,
+    motion_guide,
+    object_centre,
+)
 from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
@@ -167,24 +173,24 @@ class TextToVideoPipeline(PromptAndScheduler):
         first: torch.Tensor | None = None,
         *,
         independent_frames: bool = False,
-        displacement: torch.Tensor | None = None,
+        guide: MotionGuide | None = None,
     ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
         """The UNet as a sampling function. A UNet with a first-frame input gets `first`
         (B, C, h, w), the latents every clip starts from, for both halves of a guided batch;
-        without it the input says "no first frame". `displacement` (B, F, 2) moves that frame
-        along a planned path (`plan_motion`). `independent_frames`: the frames are separate
-        images (temporal layers bypassed)."""
+        without it the input says "no first frame". A `guide` animates that frame by a planned
+        motion (`plan_motion`). `independent_frames`: the frames are separate images (temporal
+        layers bypassed)."""
         unet = self.unet
 
         def fn(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
             concat = None
             if unet.config.first_frame:
-                given, path = first, displacement
+                given, plan = first, guide
                 if given is not None and given.shape[0] != x.shape[0]:  # [uncond, cond]
                     given = given.repeat(x.shape[0] // given.shape[0], 1, 1, 1)
-                    if path is not None:
-                        path = path.repeat(x.shape[0] // path.shape[0], 1, 1)
-                concat = first_frame_concat(given, x, displacement=path)
+                    if plan is not None:
+                        plan = plan.repeat(x.shape[0] // plan.shift.shape[0])
+                concat = first_frame_concat(given, x, guide=plan)
             return unet(
                 x.to(unet.dtype), t, context, concat=concat, independent_frames=independent_frames
             )
@@ -204,13 +210,13 @@ class TextToVideoPipeline(PromptAndScheduler):
         *,
         first: torch.Tensor | None = None,
         independent_frames: bool = False,
-        displacement: torch.Tensor | None = None,
+        guide: MotionGuide | None = None,
     ) -> torch.Tensor:
         """Guided denoising of noisy `latents` along `timesteps` (set on `sched`).
 
         The core shared by text-to-video (the full schedule from pure noise) and
         video-to-video (the tail of the schedule from a noised input video). `first`,
-        `independent_frames` and `displacement` go to `model_fn`.
+        `independent_frames` and `guide` go to `model_fn`.
         """
         context = self.encode_prompts(prompts)
         guided = guidance_scale > 1.0
@@ -219,7 +225,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         if progress is not None:
             callback = lambda i, total, t: progress("denoise", i + 1, total)
         return denoise(
-            self.model_fn(first, independent_frames=independent_frames, displacement=displacement),
+            self.model_fn(first, independent_frames=independent_frames, guide=guide),
             latents.to(self.device, self.dtype),
             sched,
             num_inference_steps=len(timesteps),
@@ -249,10 +255,10 @@ class TextToVideoPipeline(PromptAndScheduler):
         factorisation): the first frame alone from the text, as an image (temporal layers
         bypassed, so it costs about one frame in F), then the clip from the text and that frame.
         """
-        first = displacement = None
+        first = guide = None
         if self.unet.config.first_frame:
             first = self.first_frame(prompts, negative_prompts, seeds, params, scheduler=scheduler)
-            displacement = self.plan_motion(prompts, params, first)
+            guide = self.plan_motion(prompts, params, first)
         if latents is None:
             latents = self.initial_latents(seeds, params)
         return self._from_noise(
@@ -263,26 +269,28 @@ class TextToVideoPipeline(PromptAndScheduler):
             scheduler,
             progress,
             first=first,
-            displacement=displacement,
+            guide=guide,
         )
 
     @torch.inference_mode()
     def plan_motion(
         self, prompts: Sequence[str], params: GenerationParams, first: torch.Tensor
-    ) -> torch.Tensor | None:
-        """The path (B, F, 2) of each clip's `first` frame (latents (B, C, h, w)), in frame
-        sides, for a UNet that follows one (``first_frame_motion``): the planner's velocity for
-        the prompt, offset so the frame's object stays in view (``keep_in_frame``, on the
-        decoded frame, where a flat background is flat); None for other UNets."""
+    ) -> MotionGuide | None:
+        """How each clip's `first` frame (latents (B, C, h, w)) is animated for a UNet that
+        follows a guide (``first_frame_motion``): the planner's motion for the prompt, about
+        the frame's object, its path offset so the object stays in view (``keep_in_frame``;
+        both found on the decoded frame, where a flat background is flat); None for other
+        UNets."""
         if not self.unet.config.first_frame_motion:
             return None
         assert self.planner is not None  # __init__ refuses the UNet without one
-        velocity = self.planner.velocity(self.encode_prompts(prompts).float(), fps=params.fps)
-        path = motion_path(velocity, len(prompts), params.num_frames)
-        if path.any():
+        motion = self.planner.motion(self.encode_prompts(prompts).float(), fps=params.fps)
+        guide = motion_guide(motion, len(prompts), params.num_frames)
+        if guide.any():
             image = self.decode(first[:, :, None])[:, :, 0]  # (B, 3, H, W) in [0, 1]
-            path = keep_in_frame(image, path)
-        return path.to(self.device)
+            shift = keep_in_frame(image, guide.shift)
+            guide = MotionGuide(shift, guide.scale, guide.angle, object_centre(image))
+        return guide
 
     @torch.inference_mode()
     def first_frame(

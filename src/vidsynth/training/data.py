@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.config import DataConfig
-from vidsynth.world.spec import BASE_FPS
+from vidsynth.world.spec import BASE_FPS, ROTATION_DEG_PER_FRAME, growth_per_frame
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,16 @@ VIDEO_KEYS = ("video", "file_name", "path", "file")
 CAPTION_KEYS = ("caption", "text", "prompt")
 
 
-def path_velocity(scene) -> tuple[float, float]:
-    """The velocity (frame sides per base frame) of a clip's first-frame motion guide and of
-    its planner label: its object's; two objects move apart, which no single path describes,
-    so theirs is none."""
-    return scene.objects[0].velocity if len(scene.objects) == 1 else (0.0, 0.0)
+def path_motion(scene) -> tuple[float, float, float, float]:
+    """The motion per base frame of a clip's first-frame motion guide and of its planner label
+    (``first_frame.motion_guide``'s row): its object's velocity (frame sides), the change of
+    its size factor and its rotation (degrees, clockwise). Two objects move apart, which no
+    one motion of the whole frame describes, so theirs is none."""
+    if len(scene.objects) != 1:
+        return (0.0, 0.0, 0.0, 0.0)
+    obj = scene.objects[0]
+    spin = ROTATION_DEG_PER_FRAME if obj.motion == "rotating" else 0.0
+    return (*obj.velocity, growth_per_frame(obj.motion), spin)
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -99,8 +104,10 @@ class WorldClips(Dataset):
         else:
             frames = render(scene, size, num_frames, fps)
         sample = {"video": to_tensor(frames), "caption": caption}
-        # the path of a first-frame motion guide, per frame at this fps
-        sample["velocity"] = torch.tensor(path_velocity(scene)) * (BASE_FPS / fps)
+        # a first-frame motion guide: the motion per frame at this fps, about the object
+        sample["motion"] = torch.tensor(path_motion(scene)) * (BASE_FPS / fps)
+        start = scene.objects[0]
+        sample["centre"] = torch.tensor([start.start_x, start.start_y])
         if self.single_frame:
             sample["frame"] = k  # its time in the clip, for a UNet with a frame embedding
         if self.low_size is not None:

@@ -100,9 +100,10 @@ def _embedding_lines(folder: Path) -> list[str]:
     if config.get("first_frame_motion"):
         lines += [
             "- Motion planner (planned layout, as in LLM-grounded video diffusion): a small",
-            "  network on the text encoder's token states picks the clip's velocity (a direction",
-            "  and speed of the world, or none), and the UNet sees the first frame moved along",
-            "  that path, offset so its object stays in view; the UNet draws the clip around it.",
+            "  network on the text encoder's token states picks the clip's motion (a direction",
+            "  and speed of the world, growing, shrinking, rotating, or none), and the UNet sees",
+            "  the first frame animated by it (moved along its path, offset so its object stays",
+            "  in view, scaled or turned about the object); the UNet draws the clip around it.",
         ]
     return lines
 

@@ -1,8 +1,8 @@
 """Training the motion planner (``models.motion_planner``) on the shapes world's captions.
 
 Captions only: no clip is rendered, so a planner trains in a minute or two on a CPU. Each
-caption's label is its scene's velocity, the same one the trainer moves a clip's first frame
-by (``WorldClips``' "velocity"): one object's, or none for two objects.
+caption's label is its scene's motion, the same one the trainer animates a clip's first frame
+by (``WorldClips``' "motion"): one object's, or none for two objects.
 """
 
 from __future__ import annotations
@@ -16,24 +16,33 @@ import torch
 
 from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
-from vidsynth.training.data import path_velocity
-from vidsynth.world.spec import BASE_FPS, DIRECTIONS, SPEEDS, SceneSpec
+from vidsynth.training.data import path_motion
+from vidsynth.world.spec import (
+    BASE_FPS,
+    DIRECTIONS,
+    ROTATION_DEG_PER_FRAME,
+    SPEEDS,
+    SceneSpec,
+    growth_per_frame,
+)
 
 log = logging.getLogger(__name__)
 
 
-def world_velocities() -> list[list[float]]:
-    """The codebook: standing in place, then every direction at every speed (per base frame)."""
-    book = [[0.0, 0.0]]
+def world_motions() -> list[list[float]]:
+    """The codebook (per base frame, rows of ``first_frame.motion_guide``): standing still,
+    every direction at every speed, growing, shrinking and rotating."""
+    book = [[0.0, 0.0, 0.0, 0.0]]
     for dx, dy in DIRECTIONS.values():
-        book += [[dx * v, dy * v] for v in SPEEDS.values()]
-    return book
+        book += [[dx * v, dy * v, 0.0, 0.0] for v in SPEEDS.values()]
+    book += [[0.0, 0.0, growth_per_frame(m), 0.0] for m in ("growing", "shrinking")]
+    return [*book, [0.0, 0.0, 0.0, ROTATION_DEG_PER_FRAME]]
 
 
 def scene_label(scene: SceneSpec, codebook: Sequence[Sequence[float]]) -> int:
-    """The codebook entry of a scene's path (two objects: standing in place)."""
+    """The codebook entry of a scene's motion (two objects: standing still)."""
     book = np.asarray(codebook)
-    return int(np.abs(book - np.asarray(path_velocity(scene))).sum(axis=1).argmin())
+    return int(np.abs(book - np.asarray(path_motion(scene))).sum(axis=1).argmin())
 
 
 def caption_batch(
@@ -81,7 +90,7 @@ def train_planner(
 ) -> tuple[MotionPlanner, PlannerReport]:
     """A planner for `text_encoder`'s token states, trained with cross-entropy and Adam."""
     torch.manual_seed(seed)
-    codebook = world_velocities()
+    codebook = world_motions()
     planner = MotionPlanner(codebook, hidden_size=text_encoder.hidden_size, fps=BASE_FPS)
     optim = torch.optim.AdamW(planner.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, steps)

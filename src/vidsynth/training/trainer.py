@@ -25,7 +25,7 @@ from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
 
 from vidsynth.errors import InvalidParameter
-from vidsynth.models.first_frame import first_frame_concat, motion_path
+from vidsynth.models.first_frame import first_frame_concat, motion_guide
 from vidsynth.models.motion_planner import MotionPlanner, load_planner
 from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
 from vidsynth.training.config import (
@@ -533,7 +533,11 @@ class Trainer:
         concat = None
         if self.unwrapped.config.first_frame:
             concat = self._first_frame_input(
-                latents, generator, images=images, velocity=batch.get("velocity")
+                latents,
+                generator,
+                images=images,
+                motion=batch.get("motion"),
+                centre=batch.get("centre"),
             )
         return diffusion_loss(
             self.model,
@@ -553,20 +557,22 @@ class Trainer:
         generator: torch.Generator,
         *,
         images: bool,
-        velocity: torch.Tensor | None = None,
+        motion: torch.Tensor | None = None,
+        centre: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The first-frame input of a UNet with one: each clip's own first frame, dropped for
         a `train.first_frame_dropout` share of them; single images never get one (it would be
-        the answer). A UNet with ``first_frame_motion`` gets it moved along the clip's true
-        path, `velocity` (B, 2) frame sides per frame (a clip without one stays in place)."""
+        the answer). A UNet with ``first_frame_motion`` gets it animated by the clip's true
+        `motion` (B, 4) per frame about its object's `centre` (B, 2) (``motion_guide``; a clip
+        without one stays in place)."""
         if images:
             return first_frame_concat(None, latents)
         keep = torch.rand(len(latents), generator=generator, device=generator.device)
         keep = keep >= self.config.train.first_frame_dropout
-        displacement = None
+        guide = None
         if self.unwrapped.config.first_frame_motion:
-            displacement = motion_path(velocity, len(latents), latents.shape[2])
-        return first_frame_concat(latents[:, :, 0], latents, keep.to(latents.device), displacement)
+            guide = motion_guide(motion, len(latents), latents.shape[2], centre)
+        return first_frame_concat(latents[:, :, 0], latents, keep.to(latents.device), guide)
 
     def _timestep_options(self) -> dict[str, float]:
         """How `diffusion_loss` draws and weights timesteps, the same for every task."""
