@@ -52,3 +52,28 @@ def test_evaluate_reports_every_kind(tiny_minilm_model):
         assert sum(counts.values()) == objects, counts
         assert all("→" in pair for pair in counts)
         assert f"motion, {kind} (target→detected)" in report.table()
+    assert report.plan == {}  # no motion planner, no plan figures
+
+
+def test_the_plan_report_tells_planner_misses_from_unet_misses():
+    from types import SimpleNamespace
+
+    from vidsynth.evaluation.text_to_video import plan_report
+
+    ones = [p for p in prompt_set("v1") if p.kind == "canonical"][:4]
+    two = [p for p in prompt_set("v1") if p.kind == "two_objects"][:1]
+    wants = [parse_caption(p.target).objects[0].motion for p in ones]
+    planned = [wants[0], wants[1], wants[2], "rotating" if wants[3] != "rotating" else "still"]
+    judged = [True, False, True, True]  # the UNet missed one right plan, got one wrong one
+    results = {
+        "canonical": [SimpleNamespace(checks={"motion": [m]}) for m in judged],
+        "two_objects": [SimpleNamespace(checks={"motion": [True, False]})],
+    }
+    report = plan_report([*ones, *two], [*planned, "still"], results)
+    assert set(report) == {"canonical"}  # the planner plans one object's motion
+    assert report["canonical"] == {
+        "n": 4.0,
+        "right": 0.75,
+        "motion_if_right": pytest.approx(2 / 3),
+        "motion_if_wrong": 1.0,
+    }

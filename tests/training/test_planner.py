@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidsynth.training.planner import caption_batch, scene_label, train_planner, world_motions
+from vidsynth.training.planner import (
+    caption_batch,
+    motion_name,
+    scene_label,
+    train_planner,
+    world_motions,
+)
 from vidsynth.world.parse import parse_caption
 from vidsynth.world.sampling import place_target
+from vidsynth.world.spec import MOTIONS
 
 
 def test_labels_are_the_scene_motion_and_two_objects_stay_in_place() -> None:
@@ -26,6 +33,13 @@ def test_labels_are_the_scene_motion_and_two_objects_stay_in_place() -> None:
     assert label("a green star rotating") == [0.0, 0.0, 0.0, 15.0]
     assert label("a green star standing still") == [0.0, 0.0, 0.0, 0.0]
     assert label("a red circle moving up and a blue square moving right") == [0.0, 0.0, 0.0, 0.0]
+    names = [motion_name(row) for row in book]
+    assert names[:4] == ["still", "left", "left", "left"] and names[-3:] == [
+        "growing",
+        "shrinking",
+        "rotating",
+    ]
+    assert sorted(set(names)) == sorted(MOTIONS)
     captions, labels = caption_batch(np.random.default_rng(1), 32, book)
     assert len(captions) == 32 and labels.shape == (32,) and len(set(labels.tolist())) > 3
 

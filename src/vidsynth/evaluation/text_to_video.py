@@ -26,6 +26,10 @@ class EvalReport:
     # per kind, "target→detected" motion counts ("-": no object found): which motions a model
     # gets and what it makes of the others, which one accuracy figure hides
     motion_confusion: dict[str, dict[str, int]] = field(default_factory=dict)
+    # a model with a motion planner, per kind of one-object prompts: the share whose planned
+    # motion is the target's, and the judged motion accuracy where the plan was right and
+    # where it was wrong, which tells the planner's misses from the UNet's
+    plan: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def table(self) -> str:
         head = f"{'kind':<12} {'n':>4} " + " ".join(f"{a:>10}" for a in ATTRIBUTES)
@@ -39,6 +43,12 @@ class EvalReport:
         for kind, counts in self.motion_confusion.items():
             cells = ", ".join(f"{pair} {n}" for pair, n in sorted(counts.items()))
             rows.append(f"motion, {kind} (target→detected): {cells}")
+        for kind, p in self.plan.items():
+            rows.append(
+                f"motion plan, {kind}: right {_percent(p['right'])} of {p['n']:.0f}; judged "
+                f"motion right {_percent(p['motion_if_right'])} where the plan was right, "
+                f"{_percent(p['motion_if_wrong'])} where it was wrong"
+            )
         rows.append(f"seconds per video: {self.seconds_per_video:.2f}")
         return "\n".join(rows)
 
@@ -50,7 +60,12 @@ class EvalReport:
             "settings": self.settings,
             "failures": self.failures,
             "motion_confusion": self.motion_confusion,
+            "plan": self.plan,
         }
+
+
+def _percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
 
 
 def select_prompts(version: str, kinds: tuple[str, ...], limit: int | None) -> list[EvalPrompt]:
@@ -88,6 +103,52 @@ def motion_confusion(results: dict[str, list]) -> dict[str, dict[str, int]]:
     }
 
 
+def planned_motions(pipe, prompts: list[EvalPrompt]) -> list[str] | None:
+    """The world motion a pipeline's motion planner picks for each prompt (a name, which the
+    frame rate does not change), None without a planner."""
+    from vidsynth.training.planner import motion_name
+
+    if getattr(pipe, "planner", None) is None or not pipe.unet.config.first_frame_motion:
+        return None
+    out: list[str] = []
+    for i in range(0, len(prompts), 32):
+        texts = [p.prompt for p in prompts[i : i + 32]]
+        with torch.inference_mode():
+            rows = pipe.planner.motion(pipe.encode_prompts(texts).float())
+        out += [motion_name(r) for r in rows.tolist()]
+    return out
+
+
+def plan_report(
+    prompts: list[EvalPrompt], planned: list[str], results: dict[str, list]
+) -> dict[str, dict[str, float | None]]:
+    """Per kind of one-object prompts, how often the plan is right and what the UNet made of
+    right and wrong plans (``EvalReport.plan``)."""
+    from vidsynth.world.parse import parse_caption
+
+    verdicts = {k: iter(v) for k, v in results.items()}
+    rows: dict[str, list[tuple[bool, bool]]] = {}
+    for item, plan in zip(prompts, planned, strict=True):
+        verdict = next(verdicts[item.kind])
+        target = parse_caption(item.target)
+        if len(target.objects) == 1:
+            right = plan == target.objects[0].motion
+            rows.setdefault(item.kind, []).append((right, all(verdict.checks["motion"])))
+
+    def share(xs: list[bool]) -> float | None:
+        return sum(xs) / len(xs) if xs else None
+
+    return {
+        kind: {
+            "n": float(len(r)),
+            "right": share([a for a, _ in r]),
+            "motion_if_right": share([m for a, m in r if a]),
+            "motion_if_wrong": share([m for a, m in r if not a]),
+        }
+        for kind, r in rows.items()
+    }
+
+
 def evaluate(
     pipe,
     *,
@@ -113,6 +174,7 @@ def evaluate(
         if progress is not None:
             progress(i + 1, len(prompts), item)
     accuracy = {k: score(v) for k, v in results.items() if v}
+    planned = planned_motions(pipe, prompts)
     return EvalReport(
         accuracy=accuracy,
         counts={k: len(v) for k, v in results.items() if v},
@@ -125,4 +187,5 @@ def evaluate(
         },
         failures=failures,
         motion_confusion=motion_confusion(results),
+        plan={} if planned is None else plan_report(prompts, planned, results),
     )

@@ -39,6 +39,19 @@ def world_motions() -> list[list[float]]:
     return [*book, [0.0, 0.0, 0.0, ROTATION_DEG_PER_FRAME]]
 
 
+def motion_name(row: Sequence[float]) -> str:
+    """The world's name of a planned motion (a codebook row): a direction, growing, shrinking,
+    rotating or still."""
+    vx, vy, growth, spin = [*row, 0.0, 0.0][:4]
+    if vx or vy:
+        if abs(vx) >= abs(vy):
+            return "right" if vx > 0 else "left"
+        return "down" if vy > 0 else "up"
+    if growth:
+        return "growing" if growth > 0 else "shrinking"
+    return "rotating" if spin else "still"
+
+
 def scene_label(scene: SceneSpec, codebook: Sequence[Sequence[float]]) -> int:
     """The codebook entry of a scene's motion (two objects: standing still)."""
     book = np.asarray(codebook)
