@@ -33,13 +33,13 @@ def test_a_first_frame_of_the_wrong_shape_is_refused() -> None:
         first_frame_concat(torch.randn(2, 4, 6, 6), torch.randn(2, 4, 3, 8, 8))
 
 
-def test_shift_frames_moves_the_frame_by_frame_sides_and_keeps_flat_edges() -> None:
-    from vidsynth.models.first_frame import motion_path, shift_frames
+def test_a_shift_moves_the_frame_by_frame_sides_and_keeps_flat_edges() -> None:
+    from vidsynth.models.first_frame import MotionGuide, motion_path, warp_frames
 
     first = torch.full((1, 2, 16, 16), 0.5)
     first[0, :, 8, 4] = 3.0  # a dot at row 8, column 4 on a flat background
     path = torch.tensor([[[0.0, 0.0], [0.25, 0.0], [0.0, -0.125]]])  # still, right 4, up 2
-    moved = shift_frames(first, path)
+    moved = warp_frames(first, MotionGuide.moving(path))
     assert moved.shape == (1, 2, 3, 16, 16)
     dots = [tuple((moved[0, 0, k] > 1).nonzero()[0].tolist()) for k in range(3)]
     assert dots == [(8, 4), (8, 8), (6, 4)]
@@ -54,13 +54,13 @@ def test_shift_frames_moves_the_frame_by_frame_sides_and_keeps_flat_edges() -> N
 
 
 def test_a_guide_moves_the_first_frame_input_on_each_frame() -> None:
-    from vidsynth.models.first_frame import motion_guide, shift_frames
+    from vidsynth.models.first_frame import MotionGuide, motion_guide, warp_frames
 
     like = torch.randn(2, 4, 3, 8, 8)
     first = torch.randn(2, 4, 8, 8)
     guide = motion_guide(torch.tensor([[0.125, 0.0]] * 2), 2, 3)
     concat = first_frame_concat(first, like, guide=guide)
-    assert torch.allclose(concat[:, :4], shift_frames(first, guide.shift), atol=1e-6)
+    assert torch.allclose(concat[:, :4], warp_frames(first, MotionGuide.moving(guide.shift)))
     assert (concat[:, 4, 0] == 1).all() and not concat[:, 4, 1:].any()
     assert not torch.allclose(concat[:, :4, 2], first)
 

@@ -36,18 +36,6 @@ def first_frame_channels(latent_channels: int) -> int:
     return latent_channels + 1
 
 
-def shift_frames(first: torch.Tensor, displacement: torch.Tensor) -> torch.Tensor:
-    """`first` (B, C, h, w) moved by `displacement` (B, F, 2) → (B, C, F, h, w).
-
-    Displacements are (x right, y down) in frame sides, so they mean the same at every
-    resolution; a sub-pixel part is interpolated bilinearly. What comes in from beyond an
-    edge repeats the edge (a flat background stays flat).
-    """
-    b, f, _ = displacement.shape
-    still = MotionGuide(displacement, torch.ones(b, f), torch.zeros(b, f), torch.zeros(b, 2))
-    return warp_frames(first, still)
-
-
 @dataclass(frozen=True)
 class MotionGuide:
     """How a first frame's object moves over F frames: a coarse animation of it for the UNet.
@@ -70,6 +58,13 @@ class MotionGuide:
             self.angle.repeat(n, 1),
             self.centre.repeat(n, 1),
         )
+
+    @classmethod
+    def moving(cls, shift: torch.Tensor, centre: torch.Tensor | None = None) -> MotionGuide:
+        """A guide that only moves the frame by `shift` (B, F, 2)."""
+        b, f, _ = shift.shape
+        centre = torch.full((b, 2), 0.5) if centre is None else centre
+        return cls(shift, torch.ones(b, f), torch.zeros(b, f), centre)
 
     def any(self) -> bool:
         """Whether anything moves (an all-still guide is the plain first frame)."""
@@ -103,8 +98,10 @@ def warp_frames(first: torch.Tensor, guide: MotionGuide) -> torch.Tensor:
     """`first` (B, C, h, w) animated by `guide` → (B, C, F, h, w): on frame k, what was at q
     is drawn at centre + shift + scale · R(angle) (q − centre).
 
-    Rotation is in pixels (so a square stays square on a frame that is not); what comes in
-    from beyond an edge repeats the edge, as in `shift_frames`.
+    Shifts are in frame sides, so they mean the same at every resolution; sub-pixel parts are
+    interpolated bilinearly. Rotation is in pixels (so a square stays square on a frame that
+    is not). What comes in from beyond an edge repeats the edge (a flat background stays
+    flat).
     """
     b, c, h, w = first.shape
     f = guide.shift.shape[1]
