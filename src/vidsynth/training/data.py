@@ -34,7 +34,11 @@ def path_motion(scene) -> tuple[float, float, float, float]:
     one motion of the whole frame describes, so theirs is none."""
     if len(scene.objects) != 1:
         return (0.0, 0.0, 0.0, 0.0)
-    obj = scene.objects[0]
+    return object_motion(scene.objects[0])
+
+
+def object_motion(obj) -> tuple[float, float, float, float]:
+    """One object's motion per base frame as a guide row: velocity, size-factor change, turn."""
     spin = ROTATION_DEG_PER_FRAME if obj.motion == "rotating" else 0.0
     return (*obj.velocity, growth_per_frame(obj.motion), spin)
 

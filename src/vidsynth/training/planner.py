@@ -16,14 +16,14 @@ import torch
 
 from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
-from vidsynth.training.data import path_motion
+from vidsynth.training.data import object_motion, path_motion
 from vidsynth.world.spec import (
     BASE_FPS,
+    DEFAULT_SPEED,
     DIRECTIONS,
-    ROTATION_DEG_PER_FRAME,
     SPEEDS,
+    ObjectSpec,
     SceneSpec,
-    growth_per_frame,
 )
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,11 @@ log = logging.getLogger(__name__)
 def world_motions() -> list[list[float]]:
     """The codebook (per base frame, rows of ``first_frame.motion_guide``): standing still,
     every direction at every speed, growing, shrinking and rotating."""
-    book = [[0.0, 0.0, 0.0, 0.0]]
-    for dx, dy in DIRECTIONS.values():
-        book += [[dx * v, dy * v, 0.0, 0.0] for v in SPEEDS.values()]
-    book += [[0.0, 0.0, growth_per_frame(m), 0.0] for m in ("growing", "shrinking")]
-    return [*book, [0.0, 0.0, 0.0, ROTATION_DEG_PER_FRAME]]
+    kinds = [("still", DEFAULT_SPEED)]
+    kinds += [(d, speed) for d in DIRECTIONS for speed in SPEEDS]
+    kinds += [(m, DEFAULT_SPEED) for m in ("growing", "shrinking", "rotating")]
+    # the same rows the trainer's guide uses for a clip of that motion
+    return [list(object_motion(ObjectSpec("square", "red", motion=m, speed=v))) for m, v in kinds]
 
 
 def motion_name(row: Sequence[float]) -> str:
