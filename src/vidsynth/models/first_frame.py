@@ -25,6 +25,7 @@ for growing, shrinking and rotating.)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,12 +44,15 @@ class MotionGuide:
     `shift` (B, F, 2) moves the object (x right, y down, frame sides); `scale` (B, F) is its
     size as a factor of frame 0's and `angle` (B, F) its rotation in degrees, clockwise on
     screen, both about `centre` (B, 2), where the object is on frame 0 (frame sides).
+    `mask` (B, H, W) in [0, 1], at any resolution, is where the object is on frame 0, for a
+    frame whose objects move each their own way (`warp_scene`); None moves the whole frame.
     """
 
     shift: torch.Tensor
     scale: torch.Tensor
     angle: torch.Tensor
     centre: torch.Tensor
+    mask: torch.Tensor | None = None
 
     def repeat(self, n: int) -> MotionGuide:
         """The guide of a batch repeated `n` times (the two halves of a guided batch)."""
@@ -57,6 +61,7 @@ class MotionGuide:
             self.scale.repeat(n, 1),
             self.angle.repeat(n, 1),
             self.centre.repeat(n, 1),
+            None if self.mask is None else self.mask.repeat(n, 1, 1),
         )
 
     @classmethod
@@ -123,6 +128,62 @@ def warp_frames(first: torch.Tensor, guide: MotionGuide) -> torch.Tensor:
     frames = first.float().repeat_interleave(f, dim=0)
     moved = F.grid_sample(frames, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return moved.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4).to(first.dtype)
+
+
+def warp_scene(first: torch.Tensor, guides: Sequence[MotionGuide]) -> torch.Tensor:
+    """`first` (B, C, h, w) animated by one guide per object → (B, C, F, h, w).
+
+    Each object's part of the frame (its guide's `mask`, resized to the frame and widened by a
+    pixel, since an object's latents spread a little beyond its pixels) moves by its own guide
+    (`warp_frames`) over the rest of the frame, where the objects were filled with the border's
+    median (a flat background stays flat). Overlaps are averaged. A lone guide without a mask
+    is `warp_frames` itself: the frame of one object moves whole.
+    """
+    if len(guides) == 1 and guides[0].mask is None:
+        return warp_frames(first, guides[0])
+    b, _, h, w = first.shape
+    x = first.float()
+    masks = torch.stack([_frame_mask(g.mask, b, h, w).to(x.device) for g in guides], dim=1)
+    hole = masks.sum(dim=1, keepdim=True).clamp(max=1)  # (B, 1, h, w)
+    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)
+    background = border.median(dim=2).values[:, :, None, None]
+    still = (x * (1 - hole) + background * hole)[:, :, None]  # (B, C, 1, h, w)
+    moved = [warp_frames(masks[:, i : i + 1], g) for i, g in enumerate(guides)]
+    total = torch.stack(moved).sum(dim=0)  # (B, 1, F, h, w)
+    layers = sum(m * warp_frames(x, g) for m, g in zip(moved, guides, strict=True))
+    out = still * (1 - total.clamp(max=1)) + layers / total.clamp(min=1)
+    return out.to(first.dtype)
+
+
+def _frame_mask(mask: torch.Tensor | None, batch: int, h: int, w: int) -> torch.Tensor:
+    """A guide's mask at the frame's (h, w), widened by one pixel; None: all of the frame."""
+    if mask is None:
+        return torch.ones(batch, h, w)
+    m = F.interpolate(mask[:, None].float().cpu(), size=(h, w), mode="area")
+    return F.max_pool2d(m, 3, stride=1, padding=1)[:, 0]
+
+
+def colour_masks(image: torch.Tensor, palette: torch.Tensor, picks: torch.Tensor) -> torch.Tensor:
+    """Where each named object is on each frame `image` (B, 3, H, W) in [0, 1], found by
+    colour → (B, S, H, W) float: the pixels whose nearest colour, among the `palette` (K, 3)
+    and the frame's border median (its background), is the palette entry `picks` (B, S) names
+    (-1: no object). A frame with one object moves whole (its mask is all ones, as the guide
+    of one object always was): nothing but its background could be left behind.
+    """
+    b, _, h, w = image.shape
+    x = image.float().cpu()
+    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)
+    background = border.median(dim=2).values  # (B, 3)
+    colours = palette.float().cpu()[None].expand(b, -1, -1)
+    candidates = torch.cat([background[:, None], colours], dim=1)  # (B, 1 + K, 3)
+    dist = (x[:, None] - candidates[..., None, None]).norm(dim=2)  # (B, 1 + K, H, W)
+    nearest = dist.argmin(dim=1) - 1  # palette index, -1 for the background
+    picks = picks.long().cpu()
+    masks = (nearest[:, None] == picks[..., None, None]) & (picks[..., None, None] >= 0)
+    masks = masks.float()
+    alone = (picks >= 0).sum(dim=1) == 1
+    masks[alone] = (picks[alone] >= 0).float()[..., None, None].expand(-1, -1, h, w)
+    return masks
 
 
 def motion_path(velocity: torch.Tensor | None, batch: int, frames: int) -> torch.Tensor:
@@ -202,7 +263,7 @@ def first_frame_concat(
     first: torch.Tensor | None,
     like: torch.Tensor,
     keep: torch.Tensor | None = None,
-    guide: MotionGuide | None = None,
+    guide: MotionGuide | Sequence[MotionGuide] | None = None,
 ) -> torch.Tensor:
     """The UNet's ``concat`` input (B, C + 1, F, h, w) for noisy latents `like` (B, C, F, h, w).
 
@@ -214,6 +275,7 @@ def first_frame_concat(
     the motion a planner (``models.motion_planner``) read from the caption, so the UNet draws
     the motion where the guide leads instead of deriving it from a word (which cross-attention
     alone never learned for directions: issue 3's notes).
+    A sequence of guides, one per object, moves each object its own way (`warp_scene`).
     """
     b, c, f, h, w = like.shape
     out = like.new_zeros(b, c + 1, f, h, w)
@@ -224,7 +286,8 @@ def first_frame_concat(
     if guide is None:
         out[:, :c] = first.to(like.dtype)[:, :, None]
     else:
-        out[:, :c] = warp_frames(first, guide).to(like.dtype)
+        guides = [guide] if isinstance(guide, MotionGuide) else list(guide)
+        out[:, :c] = warp_scene(first, guides).to(like.dtype)
     out[:, c, 0] = 1.0
     if keep is not None:
         out = out * keep.to(like.dtype).view(b, 1, 1, 1, 1)

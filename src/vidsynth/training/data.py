@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.config import DataConfig
-from vidsynth.world.spec import BASE_FPS, ROTATION_DEG_PER_FRAME, growth_per_frame
+from vidsynth.world.spec import BASE_FPS, COLOURS, ROTATION_DEG_PER_FRAME, growth_per_frame
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,25 @@ def object_motion(obj) -> tuple[float, float, float, float]:
     """One object's motion per base frame as a guide row: velocity, size-factor change, turn."""
     spin = ROTATION_DEG_PER_FRAME if obj.motion == "rotating" else 0.0
     return (*obj.velocity, growth_per_frame(obj.motion), spin)
+
+
+# the most objects a world scene has: the rows of a clip's guide (level 2)
+MAX_OBJECTS = 2
+
+
+def object_guides(scene, fps: float) -> dict[str, torch.Tensor]:
+    """A clip's first-frame motion guide, one row per object (``first_frame.warp_scene``):
+    "motion" (MAX_OBJECTS, 4) per frame at `fps` (``object_motion``), "centre" (MAX_OBJECTS,
+    2) where the object starts and "colour" (MAX_OBJECTS,) its index in the world's palette,
+    by which its pixels are found; rows past the scene's objects are zeros, colour -1."""
+    motion = torch.zeros(MAX_OBJECTS, 4)
+    centre = torch.zeros(MAX_OBJECTS, 2)
+    colour = torch.full((MAX_OBJECTS,), -1, dtype=torch.long)
+    for i, obj in enumerate(scene.objects):
+        motion[i] = torch.tensor(object_motion(obj)) * (BASE_FPS / fps)
+        centre[i] = torch.tensor([obj.start_x, obj.start_y])
+        colour[i] = COLOURS.index(obj.colour)
+    return {"motion": motion, "centre": centre, "colour": colour}
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -108,10 +127,7 @@ class WorldClips(Dataset):
         else:
             frames = render(scene, size, num_frames, fps)
         sample = {"video": to_tensor(frames), "caption": caption}
-        # a first-frame motion guide: the motion per frame at this fps, about the object
-        sample["motion"] = torch.tensor(path_motion(scene)) * (BASE_FPS / fps)
-        start = scene.objects[0]
-        sample["centre"] = torch.tensor([start.start_x, start.start_y])
+        sample.update(object_guides(scene, fps))
         if self.single_frame:
             sample["frame"] = k  # its time in the clip, for a UNet with a frame embedding
         if self.low_size is not None:

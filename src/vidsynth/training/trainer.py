@@ -7,6 +7,7 @@ several GPUs. Checkpoints are atomic; a run started again with the same config r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -25,7 +26,12 @@ from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader
 
 from vidsynth.errors import InvalidParameter
-from vidsynth.models.first_frame import first_frame_concat, motion_guide
+from vidsynth.models.first_frame import (
+    MotionGuide,
+    colour_masks,
+    first_frame_concat,
+    motion_guide,
+)
 from vidsynth.models.motion_planner import MotionPlanner, load_planner
 from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
 from vidsynth.training.config import (
@@ -38,8 +44,29 @@ from vidsynth.training.config import (
 from vidsynth.training.crops import crop_corners, take_crops
 from vidsynth.training.data import FolderClips, WorldClips, make_dataset
 from vidsynth.training.objectives import diffusion_loss, vae_loss
+from vidsynth.world.spec import COLOURS, PALETTE
 
 log = logging.getLogger(__name__)
+
+
+def clip_guides(batch: dict, video: torch.Tensor, frames: int) -> list[MotionGuide]:
+    """The motion guides of a batch of world clips (``data.object_guides``), one per object
+    row, their masks found by colour on the first frames of `video` (B, 3, F, H, W) in [-1, 1]:
+    what ``first_frame.warp_scene`` animates the first frame with. A batch without motion
+    (clips from files) gets one guide that stays in place."""
+    motion = batch.get("motion")
+    if motion is None:
+        return [motion_guide(None, len(video), frames)]
+    image = (video[:, :, 0].float().cpu() + 1) / 2
+    palette = torch.tensor([PALETTE[c] for c in COLOURS], dtype=torch.float32) / 255
+    masks = colour_masks(image, palette, batch["colour"])
+    b = len(motion)
+    return [
+        dataclasses.replace(
+            motion_guide(motion[:, i], b, frames, batch["centre"][:, i]), mask=masks[:, i]
+        )
+        for i in range(motion.shape[1])
+    ]
 
 
 @dataclass
@@ -536,8 +563,8 @@ class Trainer:
                 latents,
                 generator,
                 images=images,
-                motion=batch.get("motion"),
-                centre=batch.get("centre"),
+                video=video,
+                batch=batch,
             )
         return diffusion_loss(
             self.model,
@@ -557,21 +584,21 @@ class Trainer:
         generator: torch.Generator,
         *,
         images: bool,
-        motion: torch.Tensor | None = None,
-        centre: torch.Tensor | None = None,
+        video: torch.Tensor,
+        batch: dict,
     ) -> torch.Tensor:
         """The first-frame input of a UNet with one: each clip's own first frame, dropped for
         a `train.first_frame_dropout` share of them; single images never get one (it would be
         the answer). A UNet with ``first_frame_motion`` gets it animated by the clip's true
-        `motion` (B, 4) per frame about its object's `centre` (B, 2) (``motion_guide``; a clip
-        without one stays in place)."""
+        motion (``object_guides``: each object by its own, found on the `video`'s first frame
+        by its colour, ``first_frame.colour_masks``); clips without one stay in place."""
         if images:
             return first_frame_concat(None, latents)
         keep = torch.rand(len(latents), generator=generator, device=generator.device)
         keep = keep >= self.config.train.first_frame_dropout
         guide = None
         if self.unwrapped.config.first_frame_motion:
-            guide = motion_guide(motion, len(latents), latents.shape[2], centre)
+            guide = clip_guides(batch, video, latents.shape[2])
         return first_frame_concat(latents[:, :, 0], latents, keep.to(latents.device), guide)
 
     def _timestep_options(self) -> dict[str, float]:
