@@ -63,14 +63,29 @@ def test_the_plan_report_tells_planner_misses_from_unet_misses():
     ones = [p for p in prompt_set("v1") if p.kind == "canonical"][:4]
     two = [p for p in prompt_set("v1") if p.kind == "two_objects"][:1]
     wants = [parse_caption(p.target).objects[0].motion for p in ones]
-    planned = [wants[0], wants[1], wants[2], "rotating" if wants[3] != "rotating" else "still"]
+    other = "rotating" if wants[3] != "rotating" else "still"
+    planned = [[(None, w)] for w in wants[:3]] + [[(None, other)]]
     judged = [True, False, True, True]  # the UNet missed one right plan, got one wrong one
     results = {
         "canonical": [SimpleNamespace(checks={"motion": [m]}) for m in judged],
-        "two_objects": [SimpleNamespace(checks={"motion": [True, False]})],
+        "two_objects": [
+            SimpleNamespace(checks={"motion": m}) for m in ([True, True], [True, False], [True] * 2)
+        ],
     }
-    report = plan_report([*ones, *two], [*planned, "still"], results)
-    assert set(report) == {"canonical"}  # the planner plans one object's motion
+    objects = parse_caption(two[0].target).objects
+    both = [(o.colour, o.motion) for o in objects]
+    plans = [
+        both[::-1],  # right in either order: each object is found by its colour
+        [both[0], (both[1][0], other if both[1][1] != other else "still")],  # a motion wrong
+        [both[0]],  # one object where there are two
+    ]
+    report = plan_report([*ones, *two * 3], [*planned, *plans], results)
+    assert report["two_objects"] == {
+        "n": 3.0,
+        "right": pytest.approx(1 / 3),
+        "motion_if_right": 1.0,
+        "motion_if_wrong": 0.5,
+    }
     assert report["canonical"] == {
         "n": 4.0,
         "right": 0.75,

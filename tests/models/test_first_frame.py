@@ -147,3 +147,67 @@ def test_object_centre_finds_the_object_on_a_flat_background() -> None:
     centre = object_centre(image)
     assert torch.allclose(centre[0], torch.tensor([0.75, 0.25]))
     assert torch.allclose(centre[1], torch.tensor([0.5, 0.5]))  # nothing stands out
+
+
+def _two_squares() -> torch.Tensor:
+    """A 32×32 gray frame with a red square (rows 4-9, columns 4-9) and a blue one (rows
+    20-25, columns 20-25): (1, 3, 32, 32) in [0, 1]."""
+    frame = torch.full((1, 3, 32, 32), 0.5)
+    frame[0, :, 4:10, 4:10] = torch.tensor([0.9, 0.1, 0.1])[:, None, None]
+    frame[0, :, 20:26, 20:26] = torch.tensor([0.1, 0.2, 0.9])[:, None, None]
+    return frame
+
+
+PALETTE = torch.tensor([[0.86, 0.16, 0.16], [0.16, 0.35, 0.9], [0.16, 0.7, 0.24]])
+
+
+def test_objects_are_found_by_their_colour_and_a_lone_object_moves_the_whole_frame() -> None:
+    from vidsynth.models.first_frame import colour_masks
+
+    frame = _two_squares()
+    masks = colour_masks(frame, PALETTE, torch.tensor([[1, 0]]))  # blue named first, then red
+    assert masks.shape == (1, 2, 32, 32)
+    assert masks[0, 0, 20:26, 20:26].all() and masks[0, 0].sum() == 36
+    assert masks[0, 1, 4:10, 4:10].all() and masks[0, 1].sum() == 36
+    # a colour the frame lacks finds nothing; one object named moves the whole frame
+    assert not colour_masks(frame, PALETTE, torch.tensor([[2, 0]]))[0, 0].any()
+    lone = colour_masks(frame, PALETTE, torch.tensor([[2, -1]]))
+    assert lone[0, 0].all() and not lone[0, 1].any()
+
+
+def test_each_object_moves_by_its_own_guide_over_a_flat_background() -> None:
+    from vidsynth.models.first_frame import (
+        MotionGuide,
+        colour_masks,
+        motion_guide,
+        warp_frames,
+        warp_scene,
+    )
+
+    frame = _two_squares()
+    masks = colour_masks(frame, PALETTE, torch.tensor([[0, 1]]))
+    right = motion_guide(torch.tensor([[0.125, 0.0]]), 1, 3, torch.tensor([[0.22, 0.22]]))
+    still = motion_guide(None, 1, 3, torch.tensor([[0.72, 0.72]]))
+    guides = [
+        MotionGuide(right.shift, right.scale, right.angle, right.centre, masks[:, 0]),
+        MotionGuide(still.shift, still.scale, still.angle, still.centre, masks[:, 1]),
+    ]
+    moved = warp_scene(frame, guides)
+    assert moved.shape == (1, 3, 3, 32, 32)
+    # frame 2: the red square 8 pixels to the right, its old place background, blue in place
+    red = torch.tensor([0.9, 0.1, 0.1])[:, None, None]
+    assert torch.allclose(moved[0, :, 2, 4:10, 12:18], red.expand(3, 6, 6), atol=1e-5)
+    assert torch.allclose(moved[0, :, 2, 4:10, 4:10], torch.tensor(0.5))
+    assert torch.allclose(moved[0, :, 2, 20:26, 20:26], frame[0, :, 20:26, 20:26])
+    assert torch.allclose(moved[0, :, 0], frame[0], atol=1e-5)  # frame 0 is the frame itself
+    # at a coarser resolution (latents) the masks are resized to it
+    assert warp_scene(frame[:, :, ::4, ::4], guides).shape == (1, 3, 3, 8, 8)
+    # one object: its whole-frame mask and an empty one move it as the plain warp does
+    lone = colour_masks(frame, PALETTE, torch.tensor([[0, -1]]))
+    alone = [
+        MotionGuide(right.shift, right.scale, right.angle, right.centre, lone[:, 0]),
+        MotionGuide(still.shift, still.scale, still.angle, still.centre, lone[:, 1]),
+    ]
+    plain = warp_frames(frame, right)
+    assert torch.allclose(warp_scene(frame, alone), plain, atol=1e-6)
+    assert torch.equal(warp_scene(frame, [right]), plain)

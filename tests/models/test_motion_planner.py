@@ -14,8 +14,8 @@ def test_padding_tokens_do_not_change_the_plan() -> None:
     planner = MotionPlanner(BOOK, hidden_size=8, width=8, heads=2)
     tokens = torch.randn(2, 5, 8)
     padded = torch.cat([tokens, torch.zeros(2, 7, 8)], dim=1)  # zeroed pad positions
-    assert torch.allclose(planner(tokens), planner(padded), atol=1e-6)
-    assert planner(tokens).shape == (2, 3)
+    assert torch.allclose(planner(tokens)[0], planner(padded)[0], atol=1e-6)
+    assert planner(tokens)[0].shape == (2, 1, 3) and planner(tokens)[1] is None
 
 
 def test_the_motion_is_the_most_likely_entry_scaled_to_the_frame_rate(tmp_path) -> None:
@@ -23,7 +23,9 @@ def test_the_motion_is_the_most_likely_entry_scaled_to_the_frame_rate(tmp_path) 
     planner = MotionPlanner(BOOK, hidden_size=8, width=8, heads=2, fps=8.0)
     tokens = torch.randn(4, 5, 8)
     # a velocity-only codebook (the first planners') plans no growth and no rotation
-    picked = torch.nn.functional.pad(torch.tensor(BOOK), (0, 2))[planner(tokens).argmax(-1)]
+    picked = torch.nn.functional.pad(torch.tensor(BOOK), (0, 2))[
+        planner(tokens)[0][:, 0].argmax(-1)
+    ]
     assert torch.allclose(planner.motion(tokens), picked)
     # twice the frames per second: half the way per frame
     assert torch.allclose(planner.motion(tokens, fps=16.0), picked / 2)
@@ -31,7 +33,7 @@ def test_the_motion_is_the_most_likely_entry_scaled_to_the_frame_rate(tmp_path) 
     (tmp_path / "planner" / "training.json").write_text('{"steps": 3}')
     loaded = load_planner(tmp_path / "planner")
     assert loaded.record == {"steps": 3}
-    assert torch.allclose(loaded(tokens), planner(tokens))
+    assert torch.allclose(loaded(tokens)[0], planner(tokens)[0])
     assert torch.equal(loaded.codebook, planner.codebook)
 
 
@@ -43,3 +45,54 @@ def test_a_full_codebook_plans_growth_and_rotation() -> None:
     # half the frames per second: twice the turn per frame
     turn = planner.motion(torch.randn(2, 3, 8), fps=4.0)
     assert torch.allclose(turn, torch.tensor([[0, 0, 0, 30.0]] * 2))
+
+
+PALETTE = [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+
+
+def _slot_planner(colours: list[int], motions: list[int]) -> MotionPlanner:
+    """A two-slot planner whose readings are fixed by logits added to its own: `motions` for
+    the lone object and each slot, `colours` per slot (3: none)."""
+    torch.manual_seed(0)
+    planner = MotionPlanner(BOOK, hidden_size=8, width=8, heads=2, slots=2, colours=PALETTE)
+    real = planner.forward
+
+    def forward(context):
+        motion, colour = real(context)
+        b = context.shape[0]
+        fixed_m = torch.nn.functional.one_hot(torch.tensor(motions), len(BOOK)) * 50.0
+        fixed_c = torch.nn.functional.one_hot(torch.tensor(colours), len(PALETTE) + 1) * 50.0
+        return motion + fixed_m.expand(b, -1, -1), colour + fixed_c.expand(b, -1, -1)
+
+    planner.forward = forward
+    return planner
+
+
+def test_slots_read_each_object_and_a_lone_object_moves_by_its_own_pooling(tmp_path) -> None:
+    tokens = torch.randn(3, 6, 8)
+    # two objects, red then blue: each slot's motion and colour
+    motion, colours = _slot_planner([0, 1], [0, 1, 2]).objects(tokens)
+    assert colours.tolist() == [[0, 1]] * 3
+    assert torch.allclose(motion[:, 0, :2], torch.tensor([0.02, 0.0]))
+    assert torch.allclose(motion[:, 1, :2], torch.tensor([-0.02, 0.0]))
+    # no second object, or the first one's colour again: one object, whose motion is the
+    # lone pooling's, and an empty second slot
+    for second in (3, 0):
+        motion, colours = _slot_planner([0, second], [2, 1, 1]).objects(tokens, fps=16.0)
+        assert colours.tolist() == [[0, -1]] * 3
+        assert torch.allclose(motion[:, 0, :2], torch.tensor([-0.01, 0.0]))
+        assert not motion[:, 1].any()
+    # saved and loaded with its slots, positions and colours
+    planner = MotionPlanner(BOOK, hidden_size=8, width=8, heads=2, slots=2, colours=PALETTE)
+    planner.save_pretrained(tmp_path / "planner")
+    loaded = load_planner(tmp_path / "planner")
+    for mine, theirs in zip(loaded(tokens), planner(tokens), strict=True):
+        assert mine.shape == theirs.shape and torch.allclose(mine, theirs, atol=1e-6)
+    assert loaded(tokens)[0].shape == (3, 3, 3) and loaded(tokens)[1].shape == (3, 2, 4)
+
+
+def test_a_planner_with_slots_needs_colours() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="colours"):
+        MotionPlanner(BOOK, hidden_size=8, slots=2)

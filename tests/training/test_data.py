@@ -129,3 +129,30 @@ def test_csv_metadata_and_errors(tmp_path, clip_folder):
         read_metadata(clip_folder)
     with pytest.raises(InvalidParameter, match="no metadata"):
         read_metadata(tmp_path / "clips")
+
+
+def test_each_object_of_a_world_clip_has_a_guide_that_follows_it():
+    """The guide rows of two-object clips (``object_guides``), their objects found by colour
+    (``trainer.clip_guides``), animate the first frame close to the clip itself: each object
+    goes its own way, where the first frame held still is far off."""
+    from torch.utils.data import default_collate
+
+    from vidsynth.models.first_frame import warp_scene
+    from vidsynth.training.trainer import clip_guides
+    from vidsynth.world.spec import COLOURS
+
+    config = DataConfig(size=64, num_frames=16, levels=[2], level_weights=[1.0])
+    batch = default_collate([WorldClips(config, seed=3).sample(i) for i in range(6)])
+    assert batch["motion"].shape == (6, 2, 4) and batch["centre"].shape == (6, 2, 2)
+    assert (batch["colour"] >= 0).all() and (batch["colour"] < len(COLOURS)).all()
+    video = batch["video"]
+    first = video[:, :, :1]
+    animated = warp_scene(video[:, :, 0], clip_guides(batch, video, 16))
+    still = ((first - video) ** 2).mean(dim=(1, 2, 3, 4))
+    guided = ((animated - video) ** 2).mean(dim=(1, 2, 3, 4))
+    moving = still > 1e-3  # clips where something moves
+    assert moving.sum() >= 4
+    assert (guided[moving] < still[moving] / 4).all(), (guided, still)
+    # one object: a guide row for it, and an empty one
+    one = WorldClips(DataConfig(size=32, num_frames=4, levels=[1], level_weights=[1.0])).sample(0)
+    assert one["colour"][1] == -1 and not one["motion"][1].any()

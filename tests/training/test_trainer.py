@@ -520,6 +520,32 @@ def test_a_finetune_resumes_when_its_init_folder_already_has_the_added_modules(
     assert record["init"]["step"] == base.step and "init" not in record["init"]
 
 
+def _two_slot_planner(right: int, still: int):
+    """A two-slot planner on the world's palette that reads a red object moving right
+    (normal speed) in slot `right` and a blue one standing still in slot `still`."""
+    from vidsynth.models.motion_planner import MotionPlanner
+    from vidsynth.training.planner import world_motions
+    from vidsynth.world.spec import COLOURS, PALETTE
+
+    book = world_motions()
+    palette = [[v / 255 for v in PALETTE[c]] for c in COLOURS]
+    planner = MotionPlanner(book, hidden_size=384, width=8, heads=2, slots=2, colours=palette)
+    motions = [0, 0, 0]
+    motions[1 + right], motions[1 + still] = book.index([0.02, 0.0, 0.0, 0.0]), 0
+    colours = [0, 0]
+    colours[right], colours[still] = COLOURS.index("red"), COLOURS.index("blue")
+    real = planner.forward
+
+    def forward(context):
+        motion, colour = real(context)
+        fixed_m = torch.nn.functional.one_hot(torch.tensor(motions), len(book)) * 50.0
+        fixed_c = torch.nn.functional.one_hot(torch.tensor(colours), len(COLOURS) + 1) * 50.0
+        return motion + fixed_m, colour + fixed_c
+
+    planner.forward = forward
+    return planner.eval()
+
+
 def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_the_planner(
     tmp_path, trained_vae, capsys
 ):
@@ -539,6 +565,7 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     )
     from vidsynth.models.motion_planner import MotionPlanner
     from vidsynth.pipelines.loading import load
+    from vidsynth.pipelines.params import GenerationParams
     from vidsynth.training.export import add_planner
     from vidsynth.training.planner import world_motions
 
@@ -561,17 +588,25 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     latents = torch.randn(2, 4, 4, 8, 8)
     motion = torch.tensor([[0.25, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
     centre = torch.tensor([[0.3, 0.4], [0.5, 0.5]])
+    batch = {  # clips of one object each: a second row that names none
+        "motion": torch.stack([motion, torch.zeros(2, 4)], dim=1),
+        "centre": torch.stack([centre, torch.zeros(2, 2)], dim=1),
+        "colour": torch.tensor([[0, -1], [3, -1]]),
+    }
+    video = torch.rand(2, 3, 4, 32, 32) * 2 - 1
     given = trainer._first_frame_input(
-        latents, torch.Generator().manual_seed(0), images=False, motion=motion, centre=centre
+        latents, torch.Generator().manual_seed(0), images=False, video=video, batch=batch
     )
     guide = motion_guide(motion, 2, 4, centre)
-    assert torch.allclose(given, first_frame_concat(latents[:, :, 0], latents, guide=guide))
+    want = first_frame_concat(latents[:, :, 0], latents, guide=guide)
+    assert torch.allclose(given, want, atol=1e-5)  # one object moves the whole frame
     assert not torch.allclose(given[0, :4, 1], latents[0, :, 0])  # clip 0 moves, 1 stays
-    assert torch.allclose(given[1, :4, 3], latents[1, :, 0])
+    assert torch.allclose(given[1, :4, 3], latents[1, :, 0], atol=1e-5)
     from vidsynth.training.trainer import _batches
 
-    batch = next(_batches(config, 0, 0, 0))  # the world's clips come with motion and centre
-    assert batch["motion"].shape[1:] == (4,) and batch["centre"].shape[1:] == (2,)
+    batch = next(_batches(config, 0, 0, 0))  # the world's clips come with a guide per object
+    assert batch["motion"].shape[1:] == (2, 4) and batch["centre"].shape[1:] == (2, 2)
+    assert batch["colour"].shape[1:] == (2,)
     result = trainer.train()
     index = json.loads((result.exported / "model_index.json").read_text())
     assert index["planner"] == ["vidsynth", "MotionPlanner"]
@@ -589,13 +624,36 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     pipe.plan_motion = lambda *a: seen.setdefault("guide", plan(*a))
     pipe.first_frame = lambda *a, **k: seen.setdefault("first", draw(*a, **k))
     pipe.batch(["a red circle moving left slowly"], seeds=[3])
-    # the planner's velocity from frame 0 on (offset as a whole to keep the object in view)
-    guide = seen["guide"]
+    # the planner's velocity from frame 0 on (offset as a whole to keep the object in view);
+    # a planner without slots plans one object, which moves the whole frame
+    (guide,) = seen["guide"]
+    assert guide.mask is None
     steps = guide.shift - guide.shift[:, :1]
     assert torch.allclose(steps, motion_path(torch.tensor([[-0.01, 0.0]]), 1, 4), atol=1e-6)
     assert (guide.scale == 1).all() and not guide.angle.any()
     clip = seen["concat"][:1, :4].float()  # the conditional half: the first frame, moved
     assert torch.allclose(clip, warp_frames(seen["first"].float(), guide), atol=1e-3)
+
+    # a planner with a slot per object: two objects, each found by its colour on the decoded
+    # first frame, each moved by its own guide about its own centre
+    frame = torch.full((1, 3, 32, 32), 0.5)
+    frame[0, :, 4:10, 4:10] = torch.tensor([0.86, 0.16, 0.16])[:, None, None]  # red
+    frame[0, :, 20:26, 8:14] = torch.tensor([0.16, 0.35, 0.9])[:, None, None]  # blue
+    pipe.decode = lambda latents: frame[:, :, None]
+    pipe.plan_motion = plan
+    params = GenerationParams(
+        num_frames=4, height=32, width=32, num_inference_steps=2, guidance_scale=1.0, fps=8.0
+    )
+    for right, still in ((0, 1), (1, 0)):  # named in either order
+        pipe.planner = _two_slot_planner(right, still)
+        guides = pipe.plan_motion(["a red and a blue square"], params, torch.zeros(1, 4, 8, 8))
+        red, blue = guides[right], guides[still]
+        assert torch.allclose(red.centre, torch.tensor([[7 / 32, 7 / 32]]))
+        assert torch.allclose(blue.centre, torch.tensor([[11 / 32, 23 / 32]]))
+        assert red.mask[0, 4:10, 4:10].all() and red.mask.sum() == 36
+        assert blue.mask[0, 20:26, 8:14].all() and blue.mask.sum() == 36
+        assert torch.allclose(red.shift[0, :, 0], torch.tensor([0.0, 0.02, 0.04, 0.06]))
+        assert not blue.shift.any() and (blue.scale == 1).all()
 
     assert main(["train-planner", str(result.exported), "--steps", "2", "--batch-size", "4"]) == 0
     record = json.loads((result.exported / "planner" / "training.json").read_text())

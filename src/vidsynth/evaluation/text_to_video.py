@@ -26,9 +26,9 @@ class EvalReport:
     # per kind, "target→detected" motion counts ("-": no object found): which motions a model
     # gets and what it makes of the others, which one accuracy figure hides
     motion_confusion: dict[str, dict[str, int]] = field(default_factory=dict)
-    # a model with a motion planner, per kind of one-object prompts: the share whose planned
-    # motion is the target's, and the judged motion accuracy where the plan was right and
-    # where it was wrong, which tells the planner's misses from the UNet's
+    # a model with a motion planner, per kind of prompts: the share whose planned motions are
+    # the target's (each object's, by colour), and the judged motion accuracy where the plan
+    # was right and where it was wrong, which tells the planner's misses from the UNet's
     plan: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def table(self) -> str:
@@ -103,37 +103,57 @@ def motion_confusion(results: dict[str, list]) -> dict[str, dict[str, int]]:
     }
 
 
-def planned_motions(pipe, prompts: list[EvalPrompt]) -> list[str] | None:
-    """The world motion a pipeline's motion planner picks for each prompt (a name, which the
-    frame rate does not change), None without a planner."""
+# a planned object: its colour's name (None where the planner reads no colour) and its motion
+PlannedObject = tuple[str | None, str]
+
+
+def planned_objects(pipe, prompts: list[EvalPrompt]) -> list[list[PlannedObject]] | None:
+    """The objects a pipeline's motion planner reads in each prompt, in the order named: the
+    colour and the world motion (a name, which the frame rate does not change); None without
+    a planner."""
     from vidsynth.training.planner import motion_name
+    from vidsynth.world.spec import COLOURS
 
     if getattr(pipe, "planner", None) is None or not pipe.unet.config.first_frame_motion:
         return None
-    out: list[str] = []
+    out: list[list[PlannedObject]] = []
     for i in range(0, len(prompts), 32):
         texts = [p.prompt for p in prompts[i : i + 32]]
         with torch.inference_mode():
-            rows = pipe.planner.motion(pipe.encode_prompts(texts).float())
-        out += [motion_name(r) for r in rows.tolist()]
+            motion, colours = pipe.planner.objects(pipe.encode_prompts(texts).float())
+        for rows, names in zip(motion.tolist(), colours.tolist(), strict=True):
+            named = [k for k, c in enumerate(names) if c >= 0] or [0]  # a colourless planner
+            out.append(
+                [
+                    (COLOURS[names[k]] if names[k] >= 0 else None, motion_name(rows[k]))
+                    for k in named
+                ]
+            )
     return out
 
 
+def plan_is_right(planned: list[PlannedObject], target) -> bool:
+    """Whether a plan gives the target scene's motions: one object's motion; two objects',
+    each that of the object of its colour."""
+    if len(target.objects) == 1:
+        return len(planned) == 1 and planned[0][1] == target.objects[0].motion
+    want = [(o.colour, o.motion) for o in target.objects]
+    return sorted(planned, key=str) == sorted(want, key=str)
+
+
 def plan_report(
-    prompts: list[EvalPrompt], planned: list[str], results: dict[str, list]
+    prompts: list[EvalPrompt], planned: list[list[PlannedObject]], results: dict[str, list]
 ) -> dict[str, dict[str, float | None]]:
-    """Per kind of one-object prompts, how often the plan is right and what the UNet made of
-    right and wrong plans (``EvalReport.plan``)."""
+    """Per kind of prompts, how often the plan is right (``plan_is_right``) and what the UNet
+    made of right and wrong plans (``EvalReport.plan``)."""
     from vidsynth.world.parse import parse_caption
 
     verdicts = {k: iter(v) for k, v in results.items()}
     rows: dict[str, list[tuple[bool, bool]]] = {}
     for item, plan in zip(prompts, planned, strict=True):
         verdict = next(verdicts[item.kind])
-        target = parse_caption(item.target)
-        if len(target.objects) == 1:
-            right = plan == target.objects[0].motion
-            rows.setdefault(item.kind, []).append((right, all(verdict.checks["motion"])))
+        right = plan_is_right(plan, parse_caption(item.target))
+        rows.setdefault(item.kind, []).append((right, all(verdict.checks["motion"])))
 
     def share(xs: list[bool]) -> float | None:
         return sum(xs) / len(xs) if xs else None
@@ -174,7 +194,7 @@ def evaluate(
         if progress is not None:
             progress(i + 1, len(prompts), item)
     accuracy = {k: score(v) for k, v in results.items() if v}
-    planned = planned_motions(pipe, prompts)
+    planned = planned_objects(pipe, prompts)
     return EvalReport(
         accuracy=accuracy,
         counts={k: len(v) for k, v in results.items() if v},

@@ -207,15 +207,17 @@ def object_mask(image: torch.Tensor, threshold: float = 0.4) -> torch.Tensor | N
     return dist > threshold * dist.max()
 
 
-def object_centre(image: torch.Tensor, threshold: float = 0.4) -> torch.Tensor:
-    """The centre (B, 2) of each first frame's object (`object_mask`) in frame sides, x then
-    y: where a `MotionGuide` pivots. A frame where nothing stands out gives the frame's
-    centre."""
+def object_centre(
+    image: torch.Tensor, threshold: float = 0.4, masks: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The centre (B, 2) of each first frame's object (`object_mask`, or `masks` (B, H, W)
+    bool where given) in frame sides, x then y: where a `MotionGuide` pivots. A frame where
+    nothing stands out gives the frame's centre."""
     b, _, h, w = image.shape
     out = torch.full((b, 2), 0.5)
     for i in range(b):
-        mask = object_mask(image[i], threshold)
-        if mask is not None:
+        mask = object_mask(image[i], threshold) if masks is None else masks[i]
+        if mask is not None and mask.any():
             rows, cols = torch.nonzero(mask, as_tuple=True)
             out[i, 0] = (cols.float().mean() + 0.5) / w
             out[i, 1] = (rows.float().mean() + 0.5) / h
@@ -223,7 +225,12 @@ def object_centre(image: torch.Tensor, threshold: float = 0.4) -> torch.Tensor:
 
 
 def keep_in_frame(
-    image: torch.Tensor, displacement: torch.Tensor, *, threshold: float = 0.4, margin: float = 1.0
+    image: torch.Tensor,
+    displacement: torch.Tensor,
+    *,
+    threshold: float = 0.4,
+    margin: float = 1.0,
+    masks: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`displacement` (B, F, 2) offset so the object of each first frame `image` (B, 3, H, W)
     stays in the frame along its path, by the least offset that does; a path too long to fit is
@@ -234,15 +241,16 @@ def keep_in_frame(
     runs into the edge is not the motion asked for. LVD's planner likewise keeps its boxes in
     the frame. The object is what stands out from the frame's border: pixels farther from the
     border's median colour than `threshold` × the farthest (`object_mask`), their box widened
-    by `margin` pixels. A frame where nothing stands out (no flat background) keeps its path.
+    by `margin` pixels, or `masks` (B, H, W) bool where given (one of several objects). A
+    frame where nothing stands out (no flat background) keeps its path.
     """
     b, _, h, w = image.shape
     out = displacement.clone().float()
     for i in range(b):
         if not displacement[i].any():
             continue
-        mask = object_mask(image[i], threshold)
-        if mask is None:
+        mask = object_mask(image[i], threshold) if masks is None else masks[i]
+        if mask is None or not mask.any():
             continue
         rows, cols = torch.nonzero(mask, as_tuple=True)
         for axis, (idx, side) in enumerate(((cols, w), (rows, h))):

@@ -25,10 +25,23 @@ from torch import nn
 
 
 class MotionPlanner(ModelMixin, ConfigMixin):
-    """Token states (B, L, D) → logits (B, K) over `velocities`, K motions per frame at `fps`:
-    (vx, vy) in frame sides, and optionally the size factor's change and the rotation in
-    degrees, clockwise (``first_frame.motion_guide``'s rows; planners before these had the
-    velocity only). Padding tokens (all zeros) are ignored."""
+    """Token states (B, L, D) → logits (B, S, K) over `velocities` for each of S `slots`, K
+    motions per frame at `fps`: (vx, vy) in frame sides, and optionally the size factor's
+    change and the rotation in degrees, clockwise (``first_frame.motion_guide``'s rows;
+    planners before these had the velocity only). Padding tokens (all zeros) are ignored.
+
+    With `colours` (the world's palette, RGB in [0, 1]) slot k reads the k-th object the
+    caption names: its motion and its colour, or that there is no k-th object (logits (B, S,
+    len(colours) + 1), the last "none"). The colour is how the pipeline finds that object's
+    pixels in the first frame (``first_frame.colour_masks``). Slots tell first from second
+    by a learned position embedding of the tokens; each pools them by its own attention.
+    (A planner asked one colour at a time, the colour as a bilinear query, did not learn to
+    bind it to the motion: 53-59% of two-object prompts in 800 steps; slots by order of
+    mention got 96 objects of 96: issue 3's notes.) Such a planner has one more pooling in
+    front, without positions, for the motion of a caption's lone object: positions learned on
+    training captions mislead on sentences built otherwise (42 of 64 paraphrases read right
+    by the first slot, against 53 without positions).
+    """
 
     config_name = "config.json"
 
@@ -40,37 +53,92 @@ class MotionPlanner(ModelMixin, ConfigMixin):
         width: int = 128,
         heads: int = 4,
         fps: float = 8.0,
+        slots: int = 1,
+        colours: list[list[float]] | None = None,
+        max_length: int = 64,
     ) -> None:
         super().__init__()
         if width % heads:
             raise ValueError(f"width {width} is not a multiple of heads {heads}")
+        if slots > 1 and not colours:
+            raise ValueError("a planner with several slots needs the colours that tell them apart")
         self.norm = nn.LayerNorm(hidden_size)
-        self.score = nn.Linear(hidden_size, heads)  # one attention query per head
+        # one attention query per head and pooling: one per slot, and one for a lone object
+        self.score = nn.Linear(hidden_size, heads * self.poolings(slots))
         self.value = nn.Linear(hidden_size, width)
         self.head = nn.Sequential(
             nn.Linear(width, width), nn.SiLU(), nn.Linear(width, len(velocities))
         )
+        if slots > 1:
+            self.position = nn.Embedding(max_length, hidden_size)
+            nn.init.normal_(self.position.weight, std=0.02)
+        if colours:
+            self.colour = nn.Sequential(
+                nn.Linear(width, width), nn.SiLU(), nn.Linear(width, len(colours) + 1)
+            )
         codebook = torch.tensor(velocities, dtype=torch.float32).reshape(len(velocities), -1)
         codebook = nn.functional.pad(codebook, (0, 4 - codebook.shape[1]))
         self.register_buffer("codebook", codebook, persistent=False)
 
-    def forward(self, context: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def poolings(slots: int) -> int:
+        """How many poolings a planner of `slots` has: one, or a lone object's and a slot's."""
+        return 1 if slots == 1 else slots + 1
+
+    def forward(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Motion logits (B, P, K) and colour logits (B, S, len(colours) + 1) (None without
+        colours), P = `poolings`: a planner with several slots gives the lone object's motion
+        first, then each slot's."""
         b, length, _ = context.shape
-        heads = self.config.heads
+        heads, slots = self.config.heads, self.config.slots
         present = context.abs().amax(dim=-1) > 0  # (B, L): zero-padded tokens are absent
-        x = self.norm(context.to(self.norm.weight.dtype))
-        scores = self.score(x).masked_fill(~present[..., None], float("-inf"))
-        weights = scores.softmax(dim=1)  # (B, L, heads)
-        values = self.value(x).view(b, length, heads, -1)
-        pooled = (weights[..., None] * values).sum(dim=1).flatten(1)  # (B, width)
-        return self.head(pooled)
+        x = context.to(self.norm.weight.dtype)
+        scores = self.score(self.norm(x)).view(b, length, -1, heads)
+        values = self.value(self.norm(x))
+        if slots > 1:  # the slots' poolings see where each token is
+            placed = self.norm(x + self.position.weight[:length])
+            scores = torch.cat([scores[:, :, :1], self.score(placed).view_as(scores)[:, :, 1:]], 2)
+            values = torch.stack([values, self.value(placed)], dim=2)  # (B, L, 2, width)
+        else:
+            values = values[:, :, None]
+        weights = scores.masked_fill(~present[..., None, None], float("-inf")).softmax(dim=1)
+        values = values.view(b, length, values.shape[2], heads, -1)
+        lone = torch.einsum("blh,blhw->bhw", weights[:, :, 0], values[:, :, 0])[:, None]
+        pooled = lone.flatten(2)  # (B, 1, width)
+        if slots > 1:
+            each = torch.einsum("blsh,blhw->bshw", weights[:, :, 1:], values[:, :, 1])
+            pooled = torch.cat([pooled, each.flatten(2)], dim=1)  # (B, 1 + S, width)
+        colour = self.colour(pooled[:, 1:]) if self.config.colours else None
+        return self.head(pooled), colour
+
+    @torch.no_grad()
+    def objects(
+        self, context: torch.Tensor, fps: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each object's most likely motion (B, S, 4), per frame at `fps` (default: the
+        planner's own; motion is a rate in time, so a higher frame rate moves less per frame),
+        and its colour (B, S), an index in `colours`, -1 past the objects the caption names
+        (and everywhere for a planner without colours). A caption names one object unless
+        its second slot finds a colour other than the first's (a world scene's objects never
+        share one); a lone object's motion is read without positions."""
+        logits, colour = self(context)
+        rows = self.codebook.to(context.device)[logits.argmax(dim=-1)].cpu()
+        rows = rows * (self.config.fps / (fps or self.config.fps))
+        if colour is None:
+            return rows, torch.full(logits.shape[:2], -1, dtype=torch.long)
+        names = colour.argmax(dim=-1).cpu()
+        names = names.masked_fill(names == len(self.config.colours), -1)
+        motion = rows[:, 1:].clone()
+        if names.shape[1] > 1:
+            lone = (names[:, 1] < 0) | (names[:, 1] == names[:, 0])
+            motion[lone, 0], motion[lone, 1:] = rows[lone, 0], 0.0
+            names[lone, 1:] = -1
+        return motion, names
 
     @torch.no_grad()
     def motion(self, context: torch.Tensor, fps: float | None = None) -> torch.Tensor:
-        """The most likely motion (B, 4) per caption, per frame at `fps` (default: the
-        planner's own; motion is a rate in time, so a higher frame rate moves less per frame)."""
-        picked = self.codebook.to(context.device)[self(context).argmax(dim=-1)]
-        return picked * (self.config.fps / (fps or self.config.fps))
+        """The first object's most likely motion (B, 4), per frame at `fps` (``objects``)."""
+        return self.objects(context, fps)[0][:, 0]
 
 
 def load_planner(folder: str | Path) -> MotionPlanner:

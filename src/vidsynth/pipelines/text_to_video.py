@@ -14,10 +14,12 @@ from vidsynth.devices import available_memory
 from vidsynth.errors import InvalidParameter
 from vidsynth.models.first_frame import (
     MotionGuide,
+    colour_masks,
     first_frame_concat,
     keep_in_frame,
     motion_guide,
     object_centre,
+    object_mask,
 )
 from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
@@ -173,13 +175,13 @@ class TextToVideoPipeline(PromptAndScheduler):
         first: torch.Tensor | None = None,
         *,
         independent_frames: bool = False,
-        guide: MotionGuide | None = None,
+        guide: Sequence[MotionGuide] | None = None,
     ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
         """The UNet as a sampling function. A UNet with a first-frame input gets `first`
         (B, C, h, w), the latents every clip starts from, for both halves of a guided batch;
-        without it the input says "no first frame". A `guide` animates that frame by a planned
-        motion (`plan_motion`). `independent_frames`: the frames are separate images (temporal
-        layers bypassed)."""
+        without it the input says "no first frame". A `guide` (one per object) animates that
+        frame by a planned motion (`plan_motion`). `independent_frames`: the frames are
+        separate images (temporal layers bypassed)."""
         unet = self.unet
 
         def fn(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -187,9 +189,10 @@ class TextToVideoPipeline(PromptAndScheduler):
             if unet.config.first_frame:
                 given, plan = first, guide
                 if given is not None and given.shape[0] != x.shape[0]:  # [uncond, cond]
-                    given = given.repeat(x.shape[0] // given.shape[0], 1, 1, 1)
+                    n = x.shape[0] // given.shape[0]
+                    given = given.repeat(n, 1, 1, 1)
                     if plan is not None:
-                        plan = plan.repeat(x.shape[0] // plan.shift.shape[0])
+                        plan = [g.repeat(n) for g in plan]
                 concat = first_frame_concat(given, x, guide=plan)
             return unet(
                 x.to(unet.dtype), t, context, concat=concat, independent_frames=independent_frames
@@ -210,7 +213,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         *,
         first: torch.Tensor | None = None,
         independent_frames: bool = False,
-        guide: MotionGuide | None = None,
+        guide: Sequence[MotionGuide] | None = None,
     ) -> torch.Tensor:
         """Guided denoising of noisy `latents` along `timesteps` (set on `sched`).
 
@@ -275,22 +278,42 @@ class TextToVideoPipeline(PromptAndScheduler):
     @torch.inference_mode()
     def plan_motion(
         self, prompts: Sequence[str], params: GenerationParams, first: torch.Tensor
-    ) -> MotionGuide | None:
+    ) -> list[MotionGuide] | None:
         """How each clip's `first` frame (latents (B, C, h, w)) is animated for a UNet that
-        follows a guide (``first_frame_motion``): the planner's motion for the prompt, about
-        the frame's object, its path offset so the object stays in view (``keep_in_frame``;
-        both found on the decoded frame, where a flat background is flat); None for other
-        UNets."""
+        follows a guide (``first_frame_motion``): one guide per object slot of the planner,
+        each the planner's motion for that object, about the object, its path offset so the
+        object stays in view (``keep_in_frame``; all found on the decoded frame, where a flat
+        background is flat); None for other UNets. A caption of one object moves the whole
+        frame; of two, each object is found by the colour the planner read for it
+        (``colour_masks``) and moves on its own (``warp_scene``)."""
         if not self.unet.config.first_frame_motion:
             return None
         assert self.planner is not None  # __init__ refuses the UNet without one
-        motion = self.planner.motion(self.encode_prompts(prompts).float(), fps=params.fps)
-        guide = motion_guide(motion, len(prompts), params.num_frames)
-        if guide.any():
-            image = self.decode(first[:, :, None])[:, :, 0]  # (B, 3, H, W) in [0, 1]
-            shift = keep_in_frame(image, guide.shift)
-            guide = MotionGuide(shift, guide.scale, guide.angle, object_centre(image))
-        return guide
+        context = self.encode_prompts(prompts).float()
+        motion, colours = self.planner.objects(context, fps=params.fps)
+        b, slots = len(prompts), motion.shape[1]
+        guides = [motion_guide(motion[:, k], b, params.num_frames) for k in range(slots)]
+        if not any(g.any() for g in guides):
+            return guides[:1]
+        image = self.decode(first[:, :, None])[:, :, 0].float().cpu()  # (B, 3, H, W) in [0, 1]
+        found = None
+        if slots > 1:
+            palette = torch.tensor(self.planner.config.colours, dtype=torch.float32)
+            masks = colour_masks(image, palette, colours)
+            # a lone object's mask is the whole frame: find it as one object always was
+            found = [masks[:, k] > 0.5 for k in range(slots)]
+            whole = masks[:, 0].flatten(1).amin(dim=1) > 0.5
+            for i in torch.nonzero(whole).flatten().tolist():
+                alone = object_mask(image[i])
+                found[0][i] = alone if alone is not None else False
+        out = []
+        for k, g in enumerate(guides):
+            where = None if found is None else found[k]
+            shift = keep_in_frame(image, g.shift, masks=where)
+            centre = object_centre(image, masks=where)
+            mask = None if found is None else masks[:, k]
+            out.append(MotionGuide(shift, g.scale, g.angle, centre, mask))
+        return out
 
     @torch.inference_mode()
     def first_frame(

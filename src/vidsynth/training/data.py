@@ -27,16 +27,6 @@ VIDEO_KEYS = ("video", "file_name", "path", "file")
 CAPTION_KEYS = ("caption", "text", "prompt")
 
 
-def path_motion(scene) -> tuple[float, float, float, float]:
-    """The motion per base frame of a clip's first-frame motion guide and of its planner label
-    (``first_frame.motion_guide``'s row): its object's velocity (frame sides), the change of
-    its size factor and its rotation (degrees, clockwise). Two objects move apart, which no
-    one motion of the whole frame describes, so theirs is none."""
-    if len(scene.objects) != 1:
-        return (0.0, 0.0, 0.0, 0.0)
-    return object_motion(scene.objects[0])
-
-
 def object_motion(obj) -> tuple[float, float, float, float]:
     """One object's motion per base frame as a guide row: velocity, size-factor change, turn."""
     spin = ROTATION_DEG_PER_FRAME if obj.motion == "rotating" else 0.0

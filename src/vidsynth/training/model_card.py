@@ -100,10 +100,11 @@ def _embedding_lines(folder: Path) -> list[str]:
     if config.get("first_frame_motion"):
         lines += [
             "- Motion planner (planned layout, as in LLM-grounded video diffusion): a small",
-            "  network on the text encoder's token states picks the clip's motion (a direction",
-            "  and speed of the world, growing, shrinking, rotating, or none), and the UNet sees",
-            "  the first frame animated by it (moved along its path, offset so its object stays",
-            "  in view, scaled or turned about the object); the UNet draws the clip around it.",
+            "  network on the text encoder's token states picks each object's motion (a",
+            "  direction and speed of the world, growing, shrinking, rotating, or none) and,",
+            "  where a caption names two, each one's colour; the UNet sees the first frame",
+            "  animated by it (each object, found by its colour, moved along its path, offset so",
+            "  it stays in view, scaled or turned about itself); it draws the clip around that.",
         ]
     return lines
 
