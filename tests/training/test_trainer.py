@@ -520,9 +520,10 @@ def test_a_finetune_resumes_when_its_init_folder_already_has_the_added_modules(
     assert record["init"]["step"] == base.step and "init" not in record["init"]
 
 
-def _two_slot_planner(right: int, still: int):
+def _two_slot_planner(right: int, still: int, lone: bool = False):
     """A two-slot planner on the world's palette that reads a red object moving right
-    (normal speed) in slot `right` and a blue one standing still in slot `still`."""
+    (normal speed) in slot `right` and a blue one standing still in slot `still`; `lone`:
+    only the red one, moving right."""
     from vidsynth.models.motion_planner import MotionPlanner
     from vidsynth.training.planner import world_motions
     from vidsynth.world.spec import COLOURS, PALETTE
@@ -534,6 +535,8 @@ def _two_slot_planner(right: int, still: int):
     motions[1 + right], motions[1 + still] = book.index([0.02, 0.0, 0.0, 0.0]), 0
     colours = [0, 0]
     colours[right], colours[still] = COLOURS.index("red"), COLOURS.index("blue")
+    if lone:
+        motions[0], colours[still] = motions[1 + right], len(COLOURS)
     real = planner.forward
 
     def forward(context):
@@ -654,6 +657,10 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
         assert blue.mask[0, 20:26, 8:14].all() and blue.mask.sum() == 36
         assert torch.allclose(red.shift[0, :, 0], torch.tensor([0.0, 0.02, 0.04, 0.06]))
         assert not blue.shift.any() and (blue.scale == 1).all()
+    # a caption of one object: one guide, the whole frame moving, about the object found
+    pipe.planner = _two_slot_planner(0, 1, lone=True)
+    (only,) = pipe.plan_motion(["a red square"], params, torch.zeros(1, 4, 8, 8))
+    assert only.mask is None and torch.allclose(only.shift[0, :, 0], red.shift[0, :, 0])
 
     assert main(["train-planner", str(result.exported), "--steps", "2", "--batch-size", "4"]) == 0
     record = json.loads((result.exported / "planner" / "training.json").read_text())

@@ -291,6 +291,8 @@ class TextToVideoPipeline(PromptAndScheduler):
         assert self.planner is not None  # __init__ refuses the UNet without one
         context = self.encode_prompts(prompts).float()
         motion, colours = self.planner.objects(context, fps=params.fps)
+        if (colours[:, 1:] < 0).all():  # one object per caption: the whole frame moves
+            motion = motion[:, :1]
         b, slots = len(prompts), motion.shape[1]
         guides = [motion_guide(motion[:, k], b, params.num_frames) for k in range(slots)]
         if not any(g.any() for g in guides):
