@@ -145,14 +145,20 @@ def warp_scene(first: torch.Tensor, guides: Sequence[MotionGuide]) -> torch.Tens
     x = first.float()
     masks = torch.stack([_frame_mask(g.mask, b, h, w).to(x.device) for g in guides], dim=1)
     hole = masks.sum(dim=1, keepdim=True).clamp(max=1)  # (B, 1, h, w)
-    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)
-    background = border.median(dim=2).values[:, :, None, None]
+    background = border_median(x)[:, :, None, None]
     still = (x * (1 - hole) + background * hole)[:, :, None]  # (B, C, 1, h, w)
     moved = [warp_frames(masks[:, i : i + 1], g) for i, g in enumerate(guides)]
     total = torch.stack(moved).sum(dim=0)  # (B, 1, F, h, w)
     layers = sum(m * warp_frames(x, g) for m, g in zip(moved, guides, strict=True))
     out = still * (1 - total.clamp(max=1)) + layers / total.clamp(min=1)
     return out.to(first.dtype)
+
+
+def border_median(x: torch.Tensor) -> torch.Tensor:
+    """The median (B, C) of each frame's border pixels, `x` (B, C, H, W): the colour of a flat
+    background, whatever stands on it."""
+    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)
+    return border.median(dim=2).values
 
 
 def _frame_mask(mask: torch.Tensor | None, batch: int, h: int, w: int) -> torch.Tensor:
@@ -172,8 +178,7 @@ def colour_masks(image: torch.Tensor, palette: torch.Tensor, picks: torch.Tensor
     """
     b, _, h, w = image.shape
     x = image.float().cpu()
-    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], dim=2)
-    background = border.median(dim=2).values  # (B, 3)
+    background = border_median(x)  # (B, 3)
     colours = palette.float().cpu()[None].expand(b, -1, -1)
     candidates = torch.cat([background[:, None], colours], dim=1)  # (B, 1 + K, 3)
     dist = (x[:, None] - candidates[..., None, None]).norm(dim=2)  # (B, 1 + K, H, W)
@@ -200,8 +205,7 @@ def object_mask(image: torch.Tensor, threshold: float = 0.4) -> torch.Tensor | N
     border's median colour than `threshold` × the farthest. None where nothing stands out (no
     flat background to stand out from)."""
     x = image.float()
-    border = torch.cat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], dim=1)
-    dist = (x - border.median(dim=1).values[:, None, None]).norm(dim=0)
+    dist = (x - border_median(x[None])[0][:, None, None]).norm(dim=0)
     if dist.max() < 2 * dist.median():
         return None
     return dist > threshold * dist.max()
