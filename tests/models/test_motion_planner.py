@@ -96,3 +96,6 @@ def test_a_planner_with_slots_needs_colours() -> None:
 
     with pytest.raises(ValueError, match="colours"):
         MotionPlanner(BOOK, hidden_size=8, slots=2)
+    short = MotionPlanner(BOOK, hidden_size=8, heads=2, slots=2, colours=PALETTE, max_length=4)
+    with pytest.raises(ValueError, match="5 tokens: this planner places at most 4"):
+        short(torch.randn(1, 5, 8))

@@ -96,6 +96,10 @@ class MotionPlanner(ModelMixin, ConfigMixin):
         scores = self.score(self.norm(x)).view(b, length, -1, heads)
         values = self.value(self.norm(x))
         if slots > 1:  # the slots' poolings see where each token is
+            if length > self.config.max_length:
+                raise ValueError(
+                    f"{length} tokens: this planner places at most {self.config.max_length}"
+                )
             placed = self.norm(x + self.position.weight[:length])
             scores = torch.cat([scores[:, :, :1], self.score(placed).view_as(scores)[:, :, 1:]], 2)
             values = torch.stack([values, self.value(placed)], dim=2)  # (B, L, 2, width)
