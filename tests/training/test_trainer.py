@@ -525,11 +525,12 @@ def _two_slot_planner(right: int, still: int, lone: bool = False):
     (normal speed) in slot `right` and a blue one standing still in slot `still`; `lone`:
     only the red one, moving right."""
     from vidsynth.models.motion_planner import MotionPlanner
+    from vidsynth.training.data import world_palette
     from vidsynth.training.planner import world_motions
-    from vidsynth.world.spec import COLOURS, PALETTE
+    from vidsynth.world.spec import COLOURS
 
     book = world_motions()
-    palette = [[v / 255 for v in PALETTE[c]] for c in COLOURS]
+    palette = world_palette()
     planner = MotionPlanner(book, hidden_size=384, width=8, heads=2, slots=2, colours=palette)
     motions = [0, 0, 0]
     motions[1 + right], motions[1 + still] = book.index([0.02, 0.0, 0.0, 0.0]), 0

@@ -19,7 +19,13 @@ from torch.utils.data import Dataset
 
 from vidsynth.errors import InvalidParameter
 from vidsynth.training.config import DataConfig
-from vidsynth.world.spec import BASE_FPS, COLOURS, ROTATION_DEG_PER_FRAME, growth_per_frame
+from vidsynth.world.spec import (
+    BASE_FPS,
+    COLOURS,
+    PALETTE,
+    ROTATION_DEG_PER_FRAME,
+    growth_per_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,12 @@ def object_motion(obj) -> tuple[float, float, float, float]:
 
 # the most objects a world scene has: the rows of a clip's guide (level 2)
 MAX_OBJECTS = 2
+
+
+def world_palette() -> list[list[float]]:
+    """The world's object colours as RGB in [0, 1], in the order of their indices
+    (``object_guides``' "colour", the planner's colours)."""
+    return [[v / 255 for v in PALETTE[c]] for c in COLOURS]
 
 
 def object_guides(scene, fps: float) -> dict[str, torch.Tensor]:

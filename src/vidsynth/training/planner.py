@@ -18,13 +18,12 @@ import torch
 
 from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
-from vidsynth.training.data import MAX_OBJECTS, object_motion
+from vidsynth.training.data import MAX_OBJECTS, object_motion, world_palette
 from vidsynth.world.spec import (
     BASE_FPS,
     COLOURS,
     DEFAULT_SPEED,
     DIRECTIONS,
-    PALETTE,
     SPEEDS,
     ObjectSpec,
     SceneSpec,
@@ -74,6 +73,9 @@ def mention_order(caption: str, scene: SceneSpec) -> list[ObjectSpec]:
     return sorted(scene.objects, key=at)
 
 
+IGNORE = -100  # cross_entropy's ignore_index: a slot with no object has no motion
+
+
 def caption_labels(
     caption: str, scene: SceneSpec, codebook: Sequence[Sequence[float]], slots: int
 ) -> tuple[list[int], list[int]]:
@@ -87,9 +89,6 @@ def caption_labels(
     lone = motions[0] if len(objects) == 1 else IGNORE
     missing = slots - len(motions)
     return [lone, *motions] + [IGNORE] * missing, colours + [len(COLOURS)] * missing
-
-
-IGNORE = -100  # cross_entropy's ignore_index: a slot with no object has no motion
 
 
 def caption_batch(
@@ -172,13 +171,12 @@ def train_planner(
     name, trained with cross-entropy and Adam."""
     torch.manual_seed(seed)
     codebook = world_motions()
-    palette = [[v / 255 for v in PALETTE[c]] for c in COLOURS]
     planner = MotionPlanner(
         codebook,
         hidden_size=text_encoder.hidden_size,
         fps=BASE_FPS,
         slots=MAX_OBJECTS,
-        colours=palette,
+        colours=world_palette(),
         max_length=max(64, text_encoder.max_length),
     )
     optim = torch.optim.AdamW(planner.parameters(), lr=lr, weight_decay=0.01)

@@ -42,9 +42,8 @@ from vidsynth.training.config import (
     without_new_defaults,
 )
 from vidsynth.training.crops import crop_corners, take_crops
-from vidsynth.training.data import FolderClips, WorldClips, make_dataset
+from vidsynth.training.data import FolderClips, WorldClips, make_dataset, world_palette
 from vidsynth.training.objectives import diffusion_loss, vae_loss
-from vidsynth.world.spec import COLOURS, PALETTE
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,7 @@ def clip_guides(batch: dict, video: torch.Tensor, frames: int) -> list[MotionGui
     if motion is None:
         return [motion_guide(None, len(video), frames)]
     image = (video[:, :, 0].float().cpu() + 1) / 2
-    palette = torch.tensor([PALETTE[c] for c in COLOURS], dtype=torch.float32) / 255
-    masks = colour_masks(image, palette, batch["colour"])
+    masks = colour_masks(image, torch.tensor(world_palette()), batch["colour"])
     b = len(motion)
     return [
         dataclasses.replace(
