@@ -38,6 +38,12 @@ def _wxh(text: str) -> tuple[int, int]:
     return width, height
 
 
+CANDIDATES_HELP = (
+    "first frames drawn per clip, the model's frame scorer keeping the likest to the prompt "
+    "(model default; 1 draws one)"
+)
+
+
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     """Options shared by the commands that run a pipeline (generate, v2v)."""
     p.add_argument(
@@ -83,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("prompt", help='what the video shows ("" for unconditional)')
     gen.add_argument("-o", "--output", required=True, help=f"output file; {FORMATS_HELP}")
     gen.add_argument("--frames", type=_size, default=None, help="number of frames")
+    gen.add_argument("--candidates", type=_size, default=None, help=CANDIDATES_HELP)
     _add_sampling_args(gen)
     refine = gen.add_argument_group(
         "two-stage refinement (Zeroscope's recipe)",
@@ -193,6 +200,25 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--seed", type=int, default=0, help="seed of the captions and weights [0]")
     tp.set_defaults(func=cmd_train_planner)
 
+    ts = sub.add_parser(
+        "train-scorer",
+        help="train a text-to-video model's frame scorer on the shapes world's first frames",
+        description=(
+            "Train the small text-image network that scores how well a first frame matches "
+            "its caption, and write it to the model folder's scorer/. The pipeline then draws "
+            "--candidates first frames per clip and keeps the one it scores highest."
+        ),
+        epilog="Example: vidsynth train-scorer runs/my-model/final --steps 1500",
+    )
+    ts.add_argument("model", help="text-to-video model folder to add the scorer to")
+    ts.add_argument("--steps", type=_size, default=1500, help="optimiser steps [1500]")
+    ts.add_argument("--batch-size", type=_size, default=48, help="first frames per step [48]")
+    ts.add_argument(
+        "--candidates", type=_size, default=4, help="first frames per clip it picks from [4]"
+    )
+    ts.add_argument("--seed", type=int, default=0, help="seed of the scenes and weights [0]")
+    ts.set_defaults(func=cmd_train_scorer)
+
     ev = sub.add_parser(
         "eval",
         help="score a model with the shapes world's judge on the fixed eval prompt set",
@@ -225,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--steps", type=int, default=None, help="denoising steps (model default)")
     ev.add_argument("--guidance", type=float, default=None, help="guidance scale (model default)")
     ev.add_argument("--scheduler", default=None, help="scheduler (model default)")
+    ev.add_argument("--candidates", type=_size, default=None, help=CANDIDATES_HELP)
     ev.add_argument(
         "--clips",
         type=int,
@@ -365,6 +392,7 @@ def _sampling_overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any
         "num_inference_steps": args.steps,
         "guidance_scale": args.guidance,
         "scheduler": args.scheduler,
+        "candidates": getattr(args, "candidates", None),
         **extra,
     }
     return {k: v for k, v in given.items() if v is not None}
@@ -524,7 +552,7 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
 
     from vidsynth.errors import ModelNotFound
     from vidsynth.pipelines.loading import load_text_encoder, read_model_index
-    from vidsynth.training.export import add_planner
+    from vidsynth.training.export import add_part
     from vidsynth.training.planner import train_planner
     from vidsynth.training.trainer import _git_commit
 
@@ -544,13 +572,63 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
         "train_seconds": round(time.perf_counter() - start, 1),
         **asdict(report),
     }
-    add_planner(folder, planner, record)
+    add_part(folder, "planner", planner, record)
     print(
         f"planner: {report.steps} steps, held-out caption accuracy "
         f"{100 * report.held_out_accuracy:.1f}%",
         file=sys.stderr,
     )
     print(os.fspath(folder / "planner"))
+    return 0
+
+
+def cmd_train_scorer(args: argparse.Namespace) -> int:
+    import logging
+    from dataclasses import asdict
+
+    import torch
+    from diffusers import AutoencoderKL
+
+    from vidsynth.errors import ModelNotFound
+    from vidsynth.pipelines.loading import load_text_encoder, read_model_index
+    from vidsynth.training.export import add_part
+    from vidsynth.training.scorer import train_scorer
+    from vidsynth.training.trainer import _git_commit
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = Path(args.model)
+    if not (folder / "model_index.json").is_file():
+        raise ModelNotFound(f"{folder} is not a model folder (no model_index.json)")
+    index = read_model_index(folder)
+    text_encoder = load_text_encoder(folder, index)
+    vae = None
+    if (folder / "vae").is_dir():
+        vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32).eval()
+    size = index.get("_vidsynth", {}).get("defaults", {}).get("height", 64)
+    start = time.perf_counter()
+    scorer, report = train_scorer(
+        text_encoder,
+        vae,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        image_size=int(size),
+    )
+    scorer.register_to_config(candidates=args.candidates)
+    record = {
+        "command": f"vidsynth train-scorer {args.model} --steps {args.steps} "
+        f"--batch-size {args.batch_size} --candidates {args.candidates} --seed {args.seed}",
+        "git_commit": _git_commit(),
+        "train_seconds": round(time.perf_counter() - start, 1),
+        **asdict(report),
+    }
+    add_part(folder, "scorer", scorer, record)
+    print(
+        f"scorer: {report.steps} steps, own caption above its near misses for "
+        f"{100 * report.held_out_accuracy:.1f}% of held-out frames",
+        file=sys.stderr,
+    )
+    print(os.fspath(folder / "scorer"))
     return 0
 
 
@@ -762,6 +840,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             guidance_scale=args.guidance,
             seed=seed,
             fps=args.fps,
+            candidates=args.candidates,
             scheduler=args.scheduler,
             progress=progress,
         )

@@ -107,6 +107,8 @@ def test_guidance_one_skips_the_unconditional_pass(pipe, monkeypatch):
         ({"fps": 0}, "fps must be between"),
         ({"num_frames": 2.5}, "num_frames must be an integer"),
         ({"scheduler": "nope"}, "unknown scheduler 'nope'"),
+        ({"candidates": 0}, "candidates must be between 1"),
+        ({"candidates": 2}, "candidates=2 needs a model that draws a first frame and has a frame"),
     ],
 )
 def test_bad_parameters_are_named(pipe, kwargs, message):

@@ -550,13 +550,50 @@ def _two_slot_planner(right: int, still: int, lone: bool = False):
     return planner.eval()
 
 
+def _picks_the_first_frame_its_scorer_likes(pipe) -> None:
+    """`candidates` first frames per clip (the scorer's own number by default), the first from
+    the clip's own noise; the one the scorer scores highest is kept."""
+    from vidsynth.pipelines.text_to_video import FIRST_FRAME_STREAM
+    from vidsynth.sampling.noise import derive_seed
+
+    assert pipe.check_params(1).candidates == 3
+    one = pipe.check_params(1, candidates=1)
+    stream = derive_seed(5, FIRST_FRAME_STREAM)
+    drawn = []
+    for j in range(3):
+        noise = pipe._noise([stream if j == 0 else derive_seed(stream, j)], one, 1)
+        drawn.append(
+            pipe._from_noise(["a red circle"], [""], noise, one, None, independent_frames=True)
+        )
+    assert pipe.first_frame(["a red circle"], [""], [5], one).equal(drawn[0][:, :, 0])
+    seen = []
+
+    def likes(j):
+        def forward(images, context):
+            seen.append(images.shape)
+            return (torch.arange(len(images)) % 3 == j).float()
+
+        return forward
+
+    for j in (2, 0, 1):
+        pipe.scorer.forward = likes(j)
+        first = pipe.first_frame(["a red circle"] * 2, [""] * 2, [5, 5], pipe.check_params(2))
+        assert torch.allclose(first[0], drawn[j][0, :, 0], atol=1e-4)
+        assert torch.allclose(first[1], first[0], atol=1e-4)  # a clip depends on its seed only
+    assert seen[0] == (6, 3, 32, 32)  # every candidate decoded and scored
+    del pipe.scorer.forward
+    clip = pipe.batch(["a red circle"], seeds=[5])[0]
+    assert clip.info["candidates"] == 3
+
+
 def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_the_planner(
     tmp_path, trained_vae, capsys
 ):
     """model.unet.first_frame_motion: the UNet is given each clip's first frame animated by the
     clip's true motion; the base model's planner goes with the export, whose pipeline animates
     the first frame by the planner's motion for the prompt. `vidsynth train-planner` retrains it;
-    a folder without a planner is refused by name."""
+    a folder without a planner is refused by name. The base's frame scorer goes with the export
+    too, and `vidsynth train-scorer` retrains it."""
     import shutil
 
     from vidsynth.cli import main
@@ -567,10 +604,11 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
         motion_path,
         warp_frames,
     )
+    from vidsynth.models.frame_scorer import FrameScorer
     from vidsynth.models.motion_planner import MotionPlanner
     from vidsynth.pipelines.loading import load
     from vidsynth.pipelines.params import GenerationParams
-    from vidsynth.training.export import add_planner
+    from vidsynth.training.export import add_part
     from vidsynth.training.planner import world_motions
 
     base = Trainer(t2v_config(tmp_path / "base", trained_vae, sample_every=0)).train().exported
@@ -578,7 +616,9 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     with torch.no_grad():  # always the second entry: left, slowly
         planner.head[-1].bias.copy_(torch.arange(16) == 1)
         planner.head[-1].bias.mul_(100)
-    add_planner(base, planner, {"steps": 0})
+    add_part(base, "planner", planner, {"steps": 0})
+    scorer = FrameScorer(image_size=32, channels=(8, 8), groups=4, candidates=3)
+    add_part(base, "scorer", scorer, {"steps": 0})
     config = t2v_config(tmp_path / "ft", trained_vae, sample_every=0, first_frame_dropout=0.0)
     config.model.init_from = str(base)
     config.model.unet = {
@@ -615,8 +655,11 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     index = json.loads((result.exported / "model_index.json").read_text())
     assert index["planner"] == ["vidsynth", "MotionPlanner"]
     assert json.loads((result.exported / "planner" / "training.json").read_text()) == {"steps": 0}
+    assert index["scorer"] == ["vidsynth", "FrameScorer"]  # the frame scorer goes with it too
 
     pipe = load(result.exported)
+    _picks_the_first_frame_its_scorer_likes(pipe)
+    pipe.scorer = None  # one first frame per clip from here on
     seen = {}
     forward, plan, draw = pipe.unet.forward, pipe.plan_motion, pipe.first_frame
 
@@ -672,6 +715,13 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     card = write_model_card(result.exported, report, title="t").read_text()
     assert "- Motion planner (planned layout" in card
     assert f"- Motion planner: `{record['command']}` — 2 steps" in card
+    assert main(["train-scorer", str(result.exported), "--steps", "2", "--batch-size", "4"]) == 0
+    record = json.loads((result.exported / "scorer" / "training.json").read_text())
+    assert record["steps"] == 2 and record["command"].startswith("vidsynth train-scorer")
+    assert json.loads((result.exported / "scorer" / "config.json").read_text())["candidates"] == 4
+    card = write_model_card(result.exported, report, title="t").read_text()
+    assert "draws 4 first frames per clip" in card
+    assert f"- Frame scorer: `{record['command']}` — 2 steps" in card
     assert main(["train-planner", str(tmp_path / "nothing")]) == 2
     assert "is not a model folder" in capsys.readouterr().err
     shutil.rmtree(result.exported / "planner")

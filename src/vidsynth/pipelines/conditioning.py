@@ -89,6 +89,8 @@ class PromptAndScheduler:
         shared = {
             "num_inference_steps": params.num_inference_steps,
             "guidance_scale": params.guidance_scale,
+            # best-of-N first frames (text-to-video with a frame scorer)
+            **({"candidates": params.candidates} if getattr(params, "candidates", 1) > 1 else {}),
             "scheduler": scheduler
             or self.defaults.scheduler
             or self.scheduler_config.get("_class_name", ""),

@@ -203,6 +203,11 @@ def load(
         if not (path / "planner").is_dir():
             raise ModelNotFound(f"{path} has no planner/ folder (its UNet follows planned motion)")
         planner = load_planner(path / "planner")
+    scorer = None
+    if (path / "scorer").is_dir():  # it picks among drawn first frames
+        from vidsynth.models.frame_scorer import load_scorer
+
+        scorer = load_scorer(path / "scorer")
     pipe = TextToVideoPipeline(
         unet,
         vae,
@@ -211,6 +216,7 @@ def load(
         defaults=defaults,
         name=str(model or DEFAULT_MODEL),
         planner=planner,
+        scorer=scorer,
     )
     pipe.to(dev)
     if task == "video-to-video":

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from vidsynth.errors import InvalidParameter
 
 MAX_FRAMES = 4096  # a sanity bound; the memory estimate is the real limit
+MAX_CANDIDATES = 64
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class GenerationParams:
     num_inference_steps: int
     guidance_scale: float
     fps: float
+    # first frames drawn per clip, the one a frame scorer likes best kept (best-of-N)
+    candidates: int = 1
 
     @classmethod
     def checked(
@@ -31,6 +34,7 @@ class GenerationParams:
         num_inference_steps: int,
         guidance_scale: float,
         fps: float,
+        candidates: int = 1,
         spatial_factor: int = 8,
     ) -> GenerationParams:
         _integer("num_frames", num_frames, low=1, high=MAX_FRAMES)
@@ -38,6 +42,7 @@ class GenerationParams:
         check_size(height, width, spatial_factor)
         _number("guidance_scale", guidance_scale, low=0.0, high=100.0)
         _number("fps", fps, low=0.1, high=240.0)
+        _integer("candidates", candidates, low=1, high=MAX_CANDIDATES)
         return cls(
             int(num_frames),
             int(height),
@@ -45,6 +50,7 @@ class GenerationParams:
             int(num_inference_steps),
             float(guidance_scale),
             float(fps),
+            int(candidates),
         )
 
 

@@ -21,6 +21,7 @@ from vidsynth.models.first_frame import (
     object_centre,
     object_mask,
 )
+from vidsynth.models.frame_scorer import FrameScorer
 from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
@@ -53,6 +54,7 @@ class Defaults:
     num_inference_steps: int = 50
     guidance_scale: float = 9.0
     fps: float = 8.0
+    candidates: int | None = None  # first frames per clip to pick from; None: the scorer's
     scheduler: str | None = None  # None: the checkpoint's own scheduler
     negative_prompt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -72,6 +74,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         name: str = "",
         memory_budget: int | None = None,
         planner: MotionPlanner | None = None,
+        scorer: FrameScorer | None = None,
     ) -> None:
         if unet.config.first_frame_motion and planner is None:
             raise InvalidParameter(
@@ -79,6 +82,7 @@ class TextToVideoPipeline(PromptAndScheduler):
                 "planner (the model folder's planner/)"
             )
         self.planner = planner.eval() if planner is not None else None
+        self.scorer = scorer.eval() if scorer is not None else None
         self.unet = unet.eval()
         self.vae = vae.eval()
         self.text_encoder = text_encoder.eval()
@@ -106,11 +110,17 @@ class TextToVideoPipeline(PromptAndScheduler):
         return int(self.vae.config.latent_channels)
 
     def to(self, device: torch.device | str) -> TextToVideoPipeline:
-        for module in (self.unet, self.vae, self.text_encoder, self.planner):
+        for module in (self.unet, self.vae, self.text_encoder, self.planner, self.scorer):
             if module is not None:
                 module.to(device)
         self._empty_embedding = None
         return self
+
+    @property
+    def default_candidates(self) -> int:
+        """First frames drawn per clip when neither caller nor model folder says: the frame
+        scorer's own number, or 1 without one."""
+        return 1 if self.scorer is None else int(self.scorer.config.candidates)
 
     # -- building blocks -------------------------------------------------------------------
     def check_params(self, batch: int, **kwargs: Any) -> GenerationParams:
@@ -129,8 +139,14 @@ class TextToVideoPipeline(PromptAndScheduler):
             num_inference_steps=pick("num_inference_steps", d.num_inference_steps),
             guidance_scale=pick("guidance_scale", d.guidance_scale),
             fps=pick("fps", d.fps),
+            candidates=pick("candidates", d.candidates or self.default_candidates),
             spatial_factor=self.vae_scale,
         )
+        if params.candidates > 1 and (self.scorer is None or not self.unet.config.first_frame):
+            raise InvalidParameter(
+                f"candidates={params.candidates} needs a model that draws a first frame and "
+                "has a frame scorer (scorer/) to pick one; this one does not: use candidates=1"
+            )
         self._check_memory(batch, params)
         return params
 
@@ -330,12 +346,39 @@ class TextToVideoPipeline(PromptAndScheduler):
         """The first frames' latents (B, C, h, w), drawn as images from the text.
 
         Their noise is a stream of its own (``derive_seed(seed, FIRST_FRAME_STREAM)``), so a
-        clip still depends only on its prompt and seed."""
-        noise = self._noise([derive_seed(s, FIRST_FRAME_STREAM) for s in seeds], params, 1)
-        image = self._from_noise(
-            prompts, negative_prompts, noise, params, scheduler, independent_frames=True
+        clip still depends only on its prompt and seed. With ``params.candidates`` = N > 1,
+        N frames are drawn per clip (the first from that same noise, so N = 1 is the same
+        frame) and the frame scorer keeps the one it finds likest its prompt (best-of-N)."""
+        n = params.candidates
+        streams = [derive_seed(s, FIRST_FRAME_STREAM) for s in seeds]
+        noise = self._noise(
+            [stream if j == 0 else derive_seed(stream, j) for stream in streams for j in range(n)],
+            params,
+            1,
         )
-        return image[:, :, 0]
+        image = self._from_noise(
+            [p for p in prompts for _ in range(n)],
+            [p for p in negative_prompts for _ in range(n)],
+            noise,
+            params,
+            scheduler,
+            independent_frames=True,
+        )[:, :, 0]
+        if n == 1:
+            return image
+        return image.unflatten(0, (len(seeds), n))[
+            torch.arange(len(seeds)), self.pick(prompts, image, n)
+        ]
+
+    @torch.inference_mode()
+    def pick(self, prompts: Sequence[str], candidates: torch.Tensor, n: int) -> torch.Tensor:
+        """Index (B,) of the candidate first frame (latents (B * n, C, h, w), clip-major) the
+        frame scorer finds likest each prompt."""
+        assert self.scorer is not None  # check_params refuses candidates without one
+        images = self.decode(candidates[:, :, None])[:, :, 0].to(self.device)
+        context = self.encode_prompts(prompts).repeat_interleave(n, dim=0)
+        scores = self.scorer(images, context.float()).view(len(prompts), n)
+        return scores.argmax(dim=1).cpu()
 
     def _from_noise(
         self,
@@ -380,6 +423,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
         fps: float | None = None,
+        candidates: int | None = None,
         scheduler: str | None = None,
         latents: torch.Tensor | None = None,
         decode_chunk_size: int = 8,
@@ -395,6 +439,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
             fps=fps,
+            candidates=candidates,
         )
         z = self.generate_latents(
             prompts,
@@ -453,6 +498,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         guidance_scale: float | None = None,
         seed: int | None = None,
         fps: float | None = None,
+        candidates: int | None = None,
         scheduler: str | None = None,
         latents: torch.Tensor | None = None,
         decode_chunk_size: int = 8,
@@ -473,6 +519,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
             fps=fps,
+            candidates=candidates,
             scheduler=scheduler,
             latents=latents,
             decode_chunk_size=decode_chunk_size,

