@@ -26,8 +26,9 @@ def pipe():
 
 def test_bundled_model_is_small_fp16_and_has_a_card() -> None:
     weights = sorted(FOLDER.glob("*/*.safetensors"))
-    # the motion planner its UNet follows (first_frame_motion) is part of the model
-    assert {w.parent.name for w in weights} == {"unet", "vae", "planner"}
+    # the motion planner its UNet follows (first_frame_motion) and the frame scorer that picks
+    # its first frames are part of the model
+    assert {w.parent.name for w in weights} == {"unet", "vae", "planner", "scorer"}
     assert all(w.stat().st_size < 16 * 2**20 for w in weights)
     config = json.loads((FOLDER / "unet" / "config.json").read_text())
     assert config["_class_name"] == "UNet3DConditionModel"
@@ -35,6 +36,7 @@ def test_bundled_model_is_small_fp16_and_has_a_card() -> None:
     assert "vidsynth train configs/shapes-t2v-64.toml" in card
     assert "| canonical |" in card
     assert "- Motion planner: `vidsynth train-planner" in card
+    assert "- Frame scorer: `vidsynth train-scorer" in card
 
 
 def test_the_readme_prompt_gives_the_requested_video(pipe) -> None:

@@ -92,6 +92,8 @@ def test_random_seed_is_printed_and_reproduces(tiny_model, tmp_path, capsys):
         (["--steps", "0"], "num_inference_steps must be between 1"),
         (["--scheduler", "zzz"], "unknown scheduler"),
         (["--model", "/no/such/dir"], "no model folder at"),
+        (["--candidates", "0"], "candidates must be between 1"),
+        (["--candidates", "2"], "candidates=2 needs a model that draws a first frame"),
     ],
 )
 def test_bad_input_is_one_line_not_a_traceback(tiny_model, tmp_path, capsys, args, message):

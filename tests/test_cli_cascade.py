@@ -77,6 +77,8 @@ def test_the_default_cascade_runs_once_its_models_are_bundled(
         (["--stages", "base,nope"], "unknown stage"),
         (["--stages", "tsr"], "must include 'base'"),
         (["--refine-model", "MODEL"], "--refine-model does not combine with a cascade"),
+        # --candidates reaches the base stage (whose model has no frame scorer)
+        (["--candidates", "2"], "candidates=2 needs a model that draws a first frame"),
     ],
 )
 def test_bad_cascade_options_are_one_line(cascade_file, tiny_model, tmp_path, capsys, args, msg):

@@ -784,6 +784,7 @@ def _pick_cascade(args: argparse.Namespace) -> Any:
         num_inference_steps=args.steps,
         guidance_scale=args.guidance,
         fps=args.fps,
+        candidates=args.candidates,
         scheduler=args.scheduler,
     )
 

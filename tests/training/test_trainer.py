@@ -720,7 +720,7 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     assert record["steps"] == 2 and record["command"].startswith("vidsynth train-scorer")
     assert json.loads((result.exported / "scorer" / "config.json").read_text())["candidates"] == 4
     card = write_model_card(result.exported, report, title="t").read_text()
-    assert "draws 4 first frames per clip" in card
+    assert "keeps the one it scores\n  highest (default 4)" in card
     assert f"- Frame scorer: `{record['command']}` — 2 steps" in card
     assert main(["train-planner", str(tmp_path / "nothing")]) == 2
     assert "is not a model folder" in capsys.readouterr().err

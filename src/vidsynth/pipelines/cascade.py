@@ -54,6 +54,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "num_inference_steps",
         "guidance_scale",
         "fps",
+        "candidates",
         "scheduler",
         "decode_chunk_size",
     ),

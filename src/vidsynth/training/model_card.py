@@ -108,11 +108,15 @@ def _embedding_lines(folder: Path) -> list[str]:
         ]
     scorer = folder / "scorer" / "config.json"
     if scorer.is_file():
-        n = json.loads(scorer.read_text()).get("candidates")
+        # the model folder's own default wins over the scorer's (as in the pipeline)
+        index = json.loads((folder / "model_index.json").read_text())
+        n = index.get("_vidsynth", {}).get("defaults", {}).get("candidates")
+        n = n or json.loads(scorer.read_text()).get("candidates")
         lines += [
             "- Frame scorer (best-of-N, as DALL·E reranked its samples with CLIP): a small",
             "  text–image network scores how well a drawn first frame matches the caption; the",
-            f"  pipeline draws {n} first frames per clip and keeps the best (`--candidates`).",
+            "  pipeline draws `--candidates` first frames per clip and keeps the one it scores",
+            f"  highest (default {n}).",
         ]
     return lines
 
