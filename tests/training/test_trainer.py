@@ -617,8 +617,11 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
         planner.head[-1].bias.copy_(torch.arange(16) == 1)
         planner.head[-1].bias.mul_(100)
     add_part(base, "planner", planner, {"steps": 0})
-    scorer = FrameScorer(image_size=32, channels=(8, 8), groups=4, candidates=3)
+    scorer = FrameScorer(image_size=32, channels=(8, 8), groups=4, candidates=5)
     add_part(base, "scorer", scorer, {"steps": 0})
+    index = json.loads((base / "model_index.json").read_text())
+    index["_vidsynth"]["defaults"]["candidates"] = 3  # the base's own number wins over 5
+    (base / "model_index.json").write_text(json.dumps(index))
     config = t2v_config(tmp_path / "ft", trained_vae, sample_every=0, first_frame_dropout=0.0)
     config.model.init_from = str(base)
     config.model.unet = {

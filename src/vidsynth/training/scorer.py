@@ -128,10 +128,11 @@ def scorer_loss(
     caption scored above its near misses."""
     b = images.shape[0]
     image_emb = scorer.embed_image(torch.cat([images, blobs]))
-    logits = scorer.logits(image_emb[:b], scorer.embed_text(text))
+    text_emb = scorer.embed_text(text)
+    logits = scorer.logits(image_emb[:b], text_emb)
     target = torch.arange(b)
     ce = torch.nn.functional.cross_entropy
-    loss = ce(logits, target) + ce(scorer.logits(scorer.embed_text(text[:b]), image_emb), target)
+    loss = ce(logits, target) + ce(scorer.logits(text_emb[:b], image_emb), target)
     # its own caption against its near misses only: what picking among frames relies on
     own = logits[target, target][:, None]
     near = logits[:, b:].view(b, b, negatives)[target, target]

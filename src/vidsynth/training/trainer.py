@@ -403,6 +403,11 @@ class Trainer:
                 self.planner = load_planner(base / "planner")
             if (base / "scorer").is_dir():  # and so does the frame scorer
                 self.scorer = load_scorer(base / "scorer")
+                # with the number of first frames the base model draws for it
+                index = json.loads((base / "model_index.json").read_text())
+                n = index.get("_vidsynth", {}).get("defaults", {}).get("candidates")
+                if n:
+                    self.scorer.register_to_config(candidates=int(n))
             if mc.unet.get("first_frame_motion") and not unet.config.first_frame_motion:
                 # no weights: the first-frame input starts to move with the caption's motion
                 unet.config.first_frame_motion = True
