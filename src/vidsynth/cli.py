@@ -546,59 +546,73 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_planner(args: argparse.Namespace) -> int:
-    import logging
-    from dataclasses import asdict
-
+def _model_folder(model: str) -> Path:
+    """A model folder to add a part to; anything else is refused by name."""
     from vidsynth.errors import ModelNotFound
-    from vidsynth.pipelines.loading import load_text_encoder, read_model_index
-    from vidsynth.training.export import add_part
-    from vidsynth.training.planner import train_planner
-    from vidsynth.training.trainer import _git_commit
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    folder = Path(args.model)
+    folder = Path(model)
     if not (folder / "model_index.json").is_file():
         raise ModelNotFound(f"{folder} is not a model folder (no model_index.json)")
+    return folder
+
+
+def _add_trained_part(
+    folder: Path, name: str, module: Any, report: Any, command: str, start: float, summary: str
+) -> int:
+    """Write a freshly trained planner or scorer into `folder`/`name`, with its record (the
+    command, the code's commit, the training time and the run's report); say `summary` on
+    stderr and the part's folder on stdout."""
+    from dataclasses import asdict
+
+    from vidsynth.training.export import add_part
+    from vidsynth.training.trainer import _git_commit
+
+    record = {
+        "command": command,
+        "git_commit": _git_commit(),
+        "train_seconds": round(time.perf_counter() - start, 1),
+        **asdict(report),
+    }
+    add_part(folder, name, module, record)
+    print(f"{name}: {summary}", file=sys.stderr)
+    print(os.fspath(folder / name))
+    return 0
+
+
+def cmd_train_planner(args: argparse.Namespace) -> int:
+    import logging
+
+    from vidsynth.pipelines.loading import load_text_encoder, read_model_index
+    from vidsynth.training.planner import train_planner
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = _model_folder(args.model)
     text_encoder = load_text_encoder(folder, read_model_index(folder))
     start = time.perf_counter()
     planner, report = train_planner(
         text_encoder, steps=args.steps, batch_size=args.batch_size, seed=args.seed
     )
-    record = {
-        "command": f"vidsynth train-planner {args.model} --steps {args.steps} "
-        f"--batch-size {args.batch_size} --seed {args.seed}",
-        "git_commit": _git_commit(),
-        "train_seconds": round(time.perf_counter() - start, 1),
-        **asdict(report),
-    }
-    add_part(folder, "planner", planner, record)
-    print(
-        f"planner: {report.steps} steps, held-out caption accuracy "
-        f"{100 * report.held_out_accuracy:.1f}%",
-        file=sys.stderr,
+    command = (
+        f"vidsynth train-planner {args.model} --steps {args.steps} "
+        f"--batch-size {args.batch_size} --seed {args.seed}"
     )
-    print(os.fspath(folder / "planner"))
-    return 0
+    summary = (
+        f"{report.steps} steps, held-out caption accuracy {100 * report.held_out_accuracy:.1f}%"
+    )
+    return _add_trained_part(folder, "planner", planner, report, command, start, summary)
 
 
 def cmd_train_scorer(args: argparse.Namespace) -> int:
     import logging
-    from dataclasses import asdict
 
     import torch
     from diffusers import AutoencoderKL
 
-    from vidsynth.errors import ModelNotFound
     from vidsynth.pipelines.loading import load_text_encoder, read_model_index
-    from vidsynth.training.export import add_part
     from vidsynth.training.scorer import train_scorer
-    from vidsynth.training.trainer import _git_commit
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    folder = Path(args.model)
-    if not (folder / "model_index.json").is_file():
-        raise ModelNotFound(f"{folder} is not a model folder (no model_index.json)")
+    folder = _model_folder(args.model)
     index = read_model_index(folder)
     text_encoder = load_text_encoder(folder, index)
     vae = None
@@ -615,21 +629,15 @@ def cmd_train_scorer(args: argparse.Namespace) -> int:
         image_size=int(size),
     )
     scorer.register_to_config(candidates=args.candidates)
-    record = {
-        "command": f"vidsynth train-scorer {args.model} --steps {args.steps} "
-        f"--batch-size {args.batch_size} --candidates {args.candidates} --seed {args.seed}",
-        "git_commit": _git_commit(),
-        "train_seconds": round(time.perf_counter() - start, 1),
-        **asdict(report),
-    }
-    add_part(folder, "scorer", scorer, record)
-    print(
-        f"scorer: {report.steps} steps, own caption above its near misses for "
-        f"{100 * report.held_out_accuracy:.1f}% of held-out frames",
-        file=sys.stderr,
+    command = (
+        f"vidsynth train-scorer {args.model} --steps {args.steps} --batch-size "
+        f"{args.batch_size} --candidates {args.candidates} --seed {args.seed}"
     )
-    print(os.fspath(folder / "scorer"))
-    return 0
+    summary = (
+        f"{report.steps} steps, own caption above its near misses for "
+        f"{100 * report.held_out_accuracy:.1f}% of held-out frames"
+    )
+    return _add_trained_part(folder, "scorer", scorer, report, command, start, summary)
 
 
 @contextmanager
