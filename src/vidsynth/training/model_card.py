@@ -70,8 +70,9 @@ def _vae_lines(record: dict[str, Any] | None) -> list[str]:
     return lines + _training_lines(name, record)
 
 
-def _embedding_lines(folder: Path) -> list[str]:
-    """What the UNet has beyond the ModelScope architecture."""
+def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
+    """What the UNet has beyond the ModelScope architecture (and the parts beside it); the
+    model folder's sampling `defaults`."""
     path = folder / "unet" / "config.json"
     config = json.loads(path.read_text()) if path.is_file() else {}
     lines = []
@@ -109,9 +110,7 @@ def _embedding_lines(folder: Path) -> list[str]:
     scorer = folder / "scorer" / "config.json"
     if scorer.is_file():
         # the model folder's own default wins over the scorer's (as in the pipeline)
-        index = json.loads((folder / "model_index.json").read_text())
-        n = index.get("_vidsynth", {}).get("defaults", {}).get("candidates")
-        n = n or json.loads(scorer.read_text()).get("candidates")
+        n = defaults.get("candidates") or json.loads(scorer.read_text()).get("candidates")
         lines += [
             "- Frame scorer (best-of-N, as DALL·E reranked its samples with CLIP): a small",
             "  text–image network scores how well a drawn first frame matches the caption; the",
@@ -121,26 +120,33 @@ def _embedding_lines(folder: Path) -> list[str]:
     return lines
 
 
+# per part: its folder, its name, what it trains on, and what its held-out accuracy counts
+PART_LINES = (
+    (
+        "planner",
+        "Motion planner",
+        "the world's captions (the eval prompts left out)",
+        "held-out caption accuracy",
+    ),
+    (
+        "scorer",
+        "Frame scorer",
+        "the world's first frames and captions (the eval prompts left out)",
+        "held-out frames whose own caption scores above all its near misses",
+    ),
+)
+
+
 def _part_lines(folder: Path) -> list[str]:
     """How the motion planner and the frame scorer were trained (their training.json), for
     those the model has."""
     lines = []
-    for name, what in (("planner", "Motion planner"), ("scorer", "Frame scorer")):
+    for name, what, data, right in PART_LINES:
         path = folder / name / "training.json"
         if not path.is_file():
             continue
         record = json.loads(path.read_text())
         commit = record.get("git_commit")
-        data = (
-            "the world's captions (the eval prompts left out)"
-            if name == "planner"
-            else "the world's first frames and captions (the eval prompts left out)"
-        )
-        right = (
-            "held-out caption accuracy"
-            if name == "planner"
-            else "held-out frames whose own caption scores above all its near misses"
-        )
         share = 100 * record.get("held_out_accuracy", 0)
         lines.append(
             f"- {what}: `{record.get('command')}` — {record.get('steps')} steps on {data}, "
@@ -179,7 +185,7 @@ def write_model_card(
         f"- Text encoder: {encoder}, frozen, token-level states.",
         "- UNet3D (ModelScope architecture at toy width), v-prediction, zero-terminal-SNR cosine",
         "  schedule; VAE: diffusers AutoencoderKL, ×4 spatial compression, 4 latent channels.",
-        *_embedding_lines(folder),
+        *_embedding_lines(folder, defaults),
         f"- Sampling defaults: {json.dumps(defaults)}",
         "",
         "## How it was made",
