@@ -94,6 +94,8 @@ def test_random_seed_is_printed_and_reproduces(tiny_model, tmp_path, capsys):
         (["--model", "/no/such/dir"], "no model folder at"),
         (["--candidates", "0"], "candidates must be between 1"),
         (["--candidates", "2"], "candidates=2 needs a model that draws a first frame"),
+        (["--guidance-interval", "1,0.5"], "guidance_interval's hi must be a number above"),
+        (["--guidance-interval", "-1"], "guidance_interval's lo must be between 0"),
     ],
 )
 def test_bad_input_is_one_line_not_a_traceback(tiny_model, tmp_path, capsys, args, message):

@@ -79,6 +79,7 @@ def test_the_default_cascade_runs_once_its_models_are_bundled(
         (["--refine-model", "MODEL"], "--refine-model does not combine with a cascade"),
         # --candidates reaches the base stage (whose model has no frame scorer)
         (["--candidates", "2"], "candidates=2 needs a model that draws a first frame"),
+        (["--guidance-interval", "2,1"], "guidance_interval's hi must be a number above"),
     ],
 )
 def test_bad_cascade_options_are_one_line(cascade_file, tiny_model, tmp_path, capsys, args, msg):

@@ -24,6 +24,14 @@ def _size(text: str) -> int:
     return value
 
 
+def _interval(text: str) -> tuple[float, ...]:
+    """LO or LO,HI: noise levels, e.g. 0.7 or 0.7,inf."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not LO or LO,HI (numbers): {text!r}") from None
+
+
 def _wxh(text: str) -> tuple[int, int]:
     """WIDTHxHEIGHT, e.g. 1024x576."""
     parts = text.lower().replace("×", "x").split("x")
@@ -38,6 +46,10 @@ def _wxh(text: str) -> tuple[int, int]:
     return width, height
 
 
+INTERVAL_HELP = (
+    "apply guidance only where the noise level sigma is in (LO, HI] (LO or LO,HI; model "
+    "default); the other steps skip the unconditional pass"
+)
 CANDIDATES_HELP = (
     "first frames drawn per clip, the model's frame scorer keeping the likest to the prompt "
     "(model default; 1 draws one)"
@@ -90,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", required=True, help=f"output file; {FORMATS_HELP}")
     gen.add_argument("--frames", type=_size, default=None, help="number of frames")
     gen.add_argument("--candidates", type=_size, default=None, help=CANDIDATES_HELP)
+    gen.add_argument(
+        "--guidance-interval", type=_interval, default=None, metavar="LO[,HI]", help=INTERVAL_HELP
+    )
     _add_sampling_args(gen)
     refine = gen.add_argument_group(
         "two-stage refinement (Zeroscope's recipe)",
@@ -253,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scheduler", default=None, help="scheduler (model default)")
     ev.add_argument("--candidates", type=_size, default=None, help=CANDIDATES_HELP)
     ev.add_argument(
+        "--guidance-interval", type=_interval, default=None, metavar="LO[,HI]", help=INTERVAL_HELP
+    )
+    ev.add_argument(
         "--clips",
         type=int,
         default=None,
@@ -393,6 +411,7 @@ def _sampling_overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any
         "guidance_scale": args.guidance,
         "scheduler": args.scheduler,
         "candidates": getattr(args, "candidates", None),
+        "guidance_interval": getattr(args, "guidance_interval", None),
         **extra,
     }
     return {k: v for k, v in given.items() if v is not None}
@@ -793,6 +812,7 @@ def _pick_cascade(args: argparse.Namespace) -> Any:
         guidance_scale=args.guidance,
         fps=args.fps,
         candidates=args.candidates,
+        guidance_interval=args.guidance_interval,
         scheduler=args.scheduler,
     )
 
@@ -850,6 +870,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             seed=seed,
             fps=args.fps,
             candidates=args.candidates,
+            guidance_interval=args.guidance_interval,
             scheduler=args.scheduler,
             progress=progress,
         )

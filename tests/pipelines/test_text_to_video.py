@@ -95,6 +95,28 @@ def test_guidance_one_skips_the_unconditional_pass(pipe, monkeypatch):
     assert batches == [1, 1, 2, 2]
 
 
+def test_guidance_interval_skips_the_unconditional_pass_outside_it(pipe, monkeypatch):
+    batches = []
+    real = pipe.unet.forward
+
+    def spy(x, *args, **kwargs):
+        batches.append(x.shape[0])
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(pipe.unet, "forward", spy)
+    full = pipe("a red circle", seed=0, num_inference_steps=4, guidance_scale=5.0)
+    assert batches == [2] * 4 and "guidance_interval" not in full.info
+    batches.clear()
+    part = pipe("a red circle", seed=0, num_inference_steps=4, guidance_interval=[0.7])
+    assert batches[0] == 2 and batches[-1] == 1  # guided at high noise, not at the end
+    assert part.info["guidance_interval"] == [0.7, None]  # what reproduces the clip
+    # the default interval is the model's own
+    monkeypatch.setattr(pipe.defaults, "guidance_interval", [0.7])
+    again = pipe("a red circle", seed=0, num_inference_steps=4)
+    assert np.array_equal(again.frames, part.frames)
+    assert again.info["guidance_interval"] == [0.7, None]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -109,6 +131,7 @@ def test_guidance_one_skips_the_unconditional_pass(pipe, monkeypatch):
         ({"scheduler": "nope"}, "unknown scheduler 'nope'"),
         ({"candidates": 0}, "candidates must be between 1"),
         ({"candidates": 2}, "candidates=2 needs a model that draws a first frame and has a frame"),
+        ({"guidance_interval": [2, 1]}, "guidance_interval's hi must be a number above lo=2"),
     ],
 )
 def test_bad_parameters_are_named(pipe, kwargs, message):

@@ -55,6 +55,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "guidance_scale",
         "fps",
         "candidates",
+        "guidance_interval",
         "scheduler",
         "decode_chunk_size",
     ),

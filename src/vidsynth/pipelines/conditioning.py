@@ -3,6 +3,7 @@ prompt embeddings, fresh schedulers, and the results that record how each clip w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,6 +92,8 @@ class PromptAndScheduler:
             "guidance_scale": params.guidance_scale,
             # best-of-N first frames (text-to-video with a frame scorer)
             **({"candidates": params.candidates} if getattr(params, "candidates", 1) > 1 else {}),
+            # guidance in a limited interval of noise levels (text-to-video)
+            **_interval_info(getattr(params, "guidance_interval", None)),
             "scheduler": scheduler
             or self.defaults.scheduler
             or self.scheduler_config.get("_class_name", ""),
@@ -107,3 +110,12 @@ class PromptAndScheduler:
             )
             for i in range(len(prompts))
         ]
+
+
+def _interval_info(interval: tuple[float, float] | None) -> dict[str, Any]:
+    """A guidance interval as a result records it: [lo, hi] (hi None: unbounded), only when
+    it is not every step's."""
+    if interval is None or interval == (0.0, math.inf):
+        return {}
+    lo, hi = interval
+    return {"guidance_interval": [lo, None if math.isinf(hi) else hi]}

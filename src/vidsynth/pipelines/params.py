@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vidsynth.errors import InvalidParameter
@@ -23,6 +24,8 @@ class GenerationParams:
     fps: float
     # first frames drawn per clip, the one a frame scorer likes best kept (best-of-N)
     candidates: int = 1
+    # the noise levels (lo, hi] where guidance applies; elsewhere the conditional pass alone
+    guidance_interval: tuple[float, float] = (0.0, math.inf)
 
     @classmethod
     def checked(
@@ -35,6 +38,7 @@ class GenerationParams:
         guidance_scale: float,
         fps: float,
         candidates: int = 1,
+        guidance_interval: Sequence[float | None] = (0.0, None),
         spatial_factor: int = 8,
     ) -> GenerationParams:
         _integer("num_frames", num_frames, low=1, high=MAX_FRAMES)
@@ -43,6 +47,7 @@ class GenerationParams:
         _number("guidance_scale", guidance_scale, low=0.0, high=100.0)
         _number("fps", fps, low=0.1, high=240.0)
         _integer("candidates", candidates, low=1, high=MAX_CANDIDATES)
+        interval = check_guidance_interval(guidance_interval)
         return cls(
             int(num_frames),
             int(height),
@@ -51,6 +56,7 @@ class GenerationParams:
             float(guidance_scale),
             float(fps),
             int(candidates),
+            interval,
         )
 
 
@@ -64,6 +70,26 @@ def check_size(height: object, width: object, spatial_factor: int = 8) -> None:
                 f"{name}={value} must be a multiple of {spatial_factor} (the VAE's "
                 f"downsampling); try {lower} or {lower + spatial_factor}"
             )
+
+
+def check_guidance_interval(interval: object) -> tuple[float, float]:
+    """A guidance interval as (lo, hi) noise levels, from [lo] or [lo, hi] where hi may be
+    None or inf (no upper bound)."""
+    forms = (1, 2)  # [lo] or [lo, hi]
+    if (
+        isinstance(interval, str)
+        or not isinstance(interval, Sequence)
+        or len(interval) not in forms
+    ):
+        raise InvalidParameter(
+            f"guidance_interval must be [lo] or [lo, hi] (noise levels), got {interval!r}"
+        )
+    lo, hi = (*interval, None)[:2]
+    hi = math.inf if hi is None else hi
+    _number("guidance_interval's lo", lo, low=0.0, high=math.inf)
+    if isinstance(hi, bool) or not isinstance(hi, int | float) or math.isnan(hi) or hi <= lo:
+        raise InvalidParameter(f"guidance_interval's hi must be a number above lo={lo}, got {hi!r}")
+    return float(lo), float(hi)
 
 
 def check_strength(strength: object) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,8 @@ class Defaults:
     guidance_scale: float = 9.0
     fps: float = 8.0
     candidates: int | None = None  # first frames per clip to pick from; None: the scorer's
+    # noise levels [lo] or [lo, hi] where guidance applies (hi None: no upper bound)
+    guidance_interval: Sequence[float | None] = (0.0, None)
     scheduler: str | None = None  # None: the checkpoint's own scheduler
     negative_prompt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -140,6 +143,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             guidance_scale=pick("guidance_scale", d.guidance_scale),
             fps=pick("fps", d.fps),
             candidates=pick("candidates", d.candidates or self.default_candidates),
+            guidance_interval=pick("guidance_interval", d.guidance_interval),
             spatial_factor=self.vae_scale,
         )
         if params.candidates > 1 and (self.scorer is None or not self.unet.config.first_frame):
@@ -230,8 +234,10 @@ class TextToVideoPipeline(PromptAndScheduler):
         first: torch.Tensor | None = None,
         independent_frames: bool = False,
         guide: Sequence[MotionGuide] | None = None,
+        guidance_interval: tuple[float, float] = (0.0, math.inf),
     ) -> torch.Tensor:
-        """Guided denoising of noisy `latents` along `timesteps` (set on `sched`).
+        """Guided denoising of noisy `latents` along `timesteps` (set on `sched`), guidance
+        applied at the noise levels in `guidance_interval`.
 
         The core shared by text-to-video (the full schedule from pure noise) and
         video-to-video (the tail of the schedule from a noised input video). `first`,
@@ -253,6 +259,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             uncond_context=uncond,
             guidance_scale=guidance_scale,
             callback=callback,
+            guidance_interval=guidance_interval,
         )
 
     # -- the main entry points ---------------------------------------------------------------
@@ -403,6 +410,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             sched.timesteps,
             params.guidance_scale,
             progress,
+            guidance_interval=params.guidance_interval,
             **model_kwargs,
         )
 
@@ -424,6 +432,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         guidance_scale: float | None = None,
         fps: float | None = None,
         candidates: int | None = None,
+        guidance_interval: Sequence[float | None] | None = None,
         scheduler: str | None = None,
         latents: torch.Tensor | None = None,
         decode_chunk_size: int = 8,
@@ -440,6 +449,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             guidance_scale=guidance_scale,
             fps=fps,
             candidates=candidates,
+            guidance_interval=guidance_interval,
         )
         z = self.generate_latents(
             prompts,
@@ -499,6 +509,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         seed: int | None = None,
         fps: float | None = None,
         candidates: int | None = None,
+        guidance_interval: Sequence[float | None] | None = None,
         scheduler: str | None = None,
         latents: torch.Tensor | None = None,
         decode_chunk_size: int = 8,
@@ -520,6 +531,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             guidance_scale=guidance_scale,
             fps=fps,
             candidates=candidates,
+            guidance_interval=guidance_interval,
             scheduler=scheduler,
             latents=latents,
             decode_chunk_size=decode_chunk_size,

@@ -132,7 +132,14 @@ class VideoToVideoPipeline:
         start = timesteps[:1].repeat(init_latents.shape[0])
         latents = sched.add_noise(init_latents, noise.to(self.device, self.dtype), start)
         return self.t2v.sample(
-            prompts, negative_prompts, latents, sched, timesteps, params.guidance_scale, progress
+            prompts,
+            negative_prompts,
+            latents,
+            sched,
+            timesteps,
+            params.guidance_scale,
+            progress,
+            guidance_interval=params.guidance_interval,
         )
 
     # -- the main entry points ---------------------------------------------------------------

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 
 import torch
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from vidsynth.sampling.guidance import cfg_combine, uses_guidance
+from vidsynth.sampling.guidance import cfg_combine, in_interval, uses_guidance
 
 # model(x, t, context) -> prediction, all shaped like x = (B, C, F, H, W)
 ModelFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -28,16 +29,18 @@ def denoise(
     timesteps: torch.Tensor | None = None,
     callback: StepCallback | None = None,
     generator: torch.Generator | None = None,
+    guidance_interval: tuple[float, float] = (0.0, math.inf),
 ) -> torch.Tensor:
     """Run the reverse process from `latents` (already scaled by the scheduler's init sigma).
 
     With guidance, unconditional and conditional passes run as one doubled batch
-    [uncond, cond], as ModelScope does. `timesteps` lets a caller start part-way
-    (video-to-video); by default the scheduler's full schedule is used.
+    [uncond, cond], as ModelScope does, at the steps whose noise level sigma lies in
+    `guidance_interval` (lo, hi]; the other steps run the conditional pass alone.
+    `timesteps` lets a caller start part-way (video-to-video); by default the scheduler's
+    full schedule is used.
     """
     guided = uses_guidance(guidance_scale) and uncond_context is not None
-    if guided:
-        context = torch.cat([uncond_context, context])
+    both = torch.cat([uncond_context, context]) if guided else context
     if timesteps is None:
         scheduler.set_timesteps(num_inference_steps, device=latents.device)
         timesteps = scheduler.timesteps
@@ -47,13 +50,23 @@ def denoise(
 
     total = len(timesteps)
     for i, t in enumerate(timesteps):
-        x_in = torch.cat([latents, latents]) if guided else latents
-        x_in = scheduler.scale_model_input(x_in, t)
-        out = model(x_in, t, context)
-        if guided:
-            uncond_out, cond_out = out.chunk(2)
+        if guided and in_interval(timestep_sigma(scheduler, t), guidance_interval):
+            x_in = scheduler.scale_model_input(torch.cat([latents, latents]), t)
+            uncond_out, cond_out = model(x_in, t, both).chunk(2)
             out = cfg_combine(uncond_out, cond_out, guidance_scale)
+        else:
+            out = model(scheduler.scale_model_input(latents, t), t, context)
         latents = scheduler.step(out, t, latents, **step_kwargs).prev_sample
         if callback is not None:
             callback(i, total, t)
     return latents
+
+
+def timestep_sigma(scheduler: SchedulerMixin, t: torch.Tensor | float) -> float:
+    """The noise level sigma = sqrt((1 - alpha_bar) / alpha_bar) of a discrete timestep `t`
+    (Karras et al. 2022's sigma for a DDPM-family schedule), read off the scheduler's own
+    alphas_cumprod; fractional timesteps are rounded, and pure noise is sigma = inf."""
+    alphas = scheduler.alphas_cumprod
+    alpha = float(alphas[min(max(round(float(t)), 0), len(alphas) - 1)])
+    # a zero-terminal-SNR schedule's last timestep is pure noise: alpha_bar = 0
+    return math.sqrt((1 - alpha) / alpha) if alpha > 0 else math.inf
