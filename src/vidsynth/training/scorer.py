@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from diffusers import AutoencoderKL
 
+from vidsynth.errors import InvalidParameter
 from vidsynth.models.frame_scorer import FrameScorer
 from vidsynth.models.text_encoder import TextEncoder
+from vidsynth.training.checkpoint import CheckpointStore
 from vidsynth.world.spec import COLOURS, SHAPES, ObjectSpec, SceneSpec
 
 log = logging.getLogger(__name__)
@@ -145,6 +149,7 @@ class ScorerReport:
     steps: int
     train_accuracy: float  # own caption above every near miss, last 10 batches
     held_out_accuracy: float  # the same on a fresh batch of another seed
+    train_seconds: float  # wall time of the training steps, over every resumed part
 
 
 def train_scorer(
@@ -157,14 +162,41 @@ def train_scorer(
     lr: float = 1e-3,
     seed: int = 0,
     image_size: int = 64,
+    checkpoints: str | Path | None = None,
+    checkpoint_every: int = 100,
+    held_out: int = 256,
 ) -> tuple[FrameScorer, ScorerReport]:
     """A scorer for `text_encoder`'s token states, trained with AdamW on world first frames
-    (half through `vae` and back, when given)."""
+    (half through `vae` and back, when given), then scored on `held_out` fresh frames.
+
+    With `checkpoints` (a folder), the run saves itself there every `checkpoint_every` steps
+    and a run with the same arguments picks up from the latest save: the same batches follow,
+    so a run killed and resumed ends where an unbroken one would.
+    """
     torch.manual_seed(seed)
     scorer = FrameScorer(hidden_size=text_encoder.hidden_size, image_size=image_size)
     optim = torch.optim.AdamW(scorer.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(optim, lr, total_steps=steps, pct_start=0.05)
     rng = np.random.default_rng([seed, 3])
+    store = CheckpointStore(checkpoints) if checkpoints is not None else None
+    run = {"steps": steps, "batch_size": batch_size, "negatives": negatives, "lr": lr}
+    run |= {"seed": seed, "image_size": image_size}
+    first, recent, seconds = 0, [], 0.0
+    if store is not None:
+        store.clean_partial()
+        if store.latest() is not None:
+            tensors, state = store.load()
+            if state["run"] != run:
+                raise InvalidParameter(
+                    f"the checkpoints in {store.root} are of another run ({state['run']}); "
+                    "use the same settings or another folder"
+                )
+            scorer.load_state_dict(tensors["scorer"])
+            optim.load_state_dict(tensors["optimizer"])
+            sched.load_state_dict(tensors["schedule"])
+            rng.bit_generator.state = state["rng"]
+            first, recent, seconds = state["step"], state["recent"], state["seconds"]
+            log.info("scorer: resumed at step %d from %s", first, store.root)
 
     def batch(rng: np.random.Generator, size: int) -> tuple[torch.Tensor, ...]:
         images, blobs, captions, misses = scorer_batch(rng, size, negatives, image_size)
@@ -175,8 +207,8 @@ def train_scorer(
             text = text_encoder(captions + misses).float()
         return images, blobs, text
 
-    recent: list[float] = []
-    for step in range(steps):
+    start = time.perf_counter() - seconds
+    for step in range(first, steps):
         loss, right = scorer_loss(scorer, *batch(rng, batch_size), negatives)
         optim.zero_grad()
         loss.backward()
@@ -185,7 +217,18 @@ def train_scorer(
         recent = [*recent, float(right.float().mean())][-10:]
         if step % 100 == 0 or step == steps - 1:
             log.info("scorer step %d: loss %.4f, accuracy %.3f", step, loss.item(), recent[-1])
+        done = step + 1
+        if store is not None and (done % checkpoint_every == 0 or done == steps):
+            tensors = {"scorer": scorer.state_dict(), "optimizer": optim.state_dict()}
+            tensors["schedule"] = sched.state_dict()
+            state = {"run": run, "rng": rng.bit_generator.state, "recent": recent}
+            state["seconds"] = time.perf_counter() - start
+            store.save(done, tensors, state)
     scorer.eval()
     with torch.no_grad():
-        _, right = scorer_loss(scorer, *batch(np.random.default_rng([seed, 4]), 256), negatives)
-    return scorer, ScorerReport(steps, float(np.mean(recent)), float(right.float().mean()))
+        _, right = scorer_loss(
+            scorer, *batch(np.random.default_rng([seed, 4]), held_out), negatives
+        )
+    seconds = round(time.perf_counter() - start, 1)
+    held = float(right.float().mean())
+    return scorer, ScorerReport(steps, float(np.mean(recent)), held, seconds)
