@@ -39,8 +39,10 @@ def test_bundled_model_is_small_fp16_and_has_a_card() -> None:
     assert "- Frame scorer: `vidsynth train-scorer" in card
 
 
-def test_the_readme_prompt_gives_the_requested_video(pipe) -> None:
-    clip = pipe(README_PROMPT, seed=0)
+@pytest.mark.parametrize("seed", range(4))
+def test_the_readme_prompt_gives_the_requested_video(pipe, seed) -> None:
+    """The README's command takes any seed (it gives none): the first few all pass."""
+    clip = pipe(README_PROMPT, seed=seed)
     assert clip.frames.shape == (16, 64, 64, 3)
     assert clip.fps == 8
     verdict = judge(clip.frames, parse_caption(README_PROMPT))
