@@ -335,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-frames", type=_size, default=64, help="frames per job at most [64]")
     sv.add_argument("--max-size", type=_size, default=1024, help="width, height at most [1024]")
     sv.add_argument("--max-steps", type=_size, default=200, help="denoising steps at most [200]")
+    sv.add_argument(
+        "--max-candidates", type=_size, default=8, help="first frames per clip at most [8]"
+    )
     sv.set_defaults(func=cmd_serve)
     return parser
 
@@ -344,7 +347,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vidsynth.server.serve import serve
     from vidsynth.server.settings import Limits, Settings, default_data_dir
 
-    for name in ("workers", "max_queue", "max_frames", "max_size", "max_steps"):
+    for name in ("workers", "max_queue", "max_frames", "max_size", "max_steps", "max_candidates"):
         if getattr(args, name) < 1:
             raise InvalidParameter(f"--{name.replace('_', '-')} must be at least 1")
     if args.threads is not None and args.threads < 1:
@@ -366,6 +369,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_width=args.max_size,
             max_height=args.max_size,
             max_steps=args.max_steps,
+            max_candidates=args.max_candidates,
         ),
     )
     serve(settings)

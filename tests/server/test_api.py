@@ -74,7 +74,26 @@ def test_history_pages_newest_first_and_models_health(client):
     assert health["status"] == "ok" and health["workers"] == 1
     (model,) = client.get("/v1/models").json()["models"]
     assert model["tasks"] == ["text-to-video"] and model["defaults"]["frames"] == 4
-    assert model["limits"]["max_queue"] == 100
+    assert model["limits"]["max_queue"] == 100 and model["limits"]["max_candidates"] == 8
+    assert model["defaults"]["candidates"] == 1
+    assert model["defaults"]["guidance_interval"] == [0.0, None]
+
+
+def test_a_job_records_its_guidance_interval_and_first_frames(client):
+    """Resolved at submission like every parameter, so a job re-run makes the same video."""
+    plain = submit(client, prompt="a red circle", seed=1, steps=4, guidance=5.0).json()
+    assert plain["params"]["candidates"] == 1
+    assert plain["params"]["guidance_interval"] == [0.0, None]
+    part = submit(
+        client, prompt="a red circle", seed=1, steps=4, guidance=5.0, guidance_interval=[0.7]
+    ).json()
+    assert part["params"]["guidance_interval"] == [0.7, None]
+    videos = []
+    for job in (plain, part):
+        done = wait_done(client, job["id"])
+        assert done["status"] == "succeeded", done
+        videos.append(client.get(done["video_url"]).content)
+    assert videos[0] != videos[1]  # the last steps ran unguided
 
 
 def test_idempotency_key_returns_the_same_job(client):
@@ -103,6 +122,12 @@ def test_idempotency_key_returns_the_same_job(client):
         ({"task": "text-to-video", "params": {"colour": "red"}}, "params.colour: Extra"),
         ({"task": "text-to-video", "params": {"model": "other"}}, "not served here"),
         ({"task": "text-to-video", "params": {"seed": 2**70}}, "params.seed"),
+        ({"task": "text-to-video", "params": {"candidates": 9}}, "candidates=9 is more than"),
+        # the tiny model has no frame scorer
+        ({"task": "text-to-video", "params": {"candidates": 2}}, "needs a model that draws"),
+        ({"task": "text-to-video", "params": {"guidance_interval": [2, 1]}}, "hi must be"),
+        ({"task": "text-to-video", "params": {"guidance_interval": ["1"]}}, "params.guidance"),
+        ({"task": "text-to-video", "params": {"guidance_interval": []}}, "params.guidance"),
     ],
 )
 def test_bad_requests_get_a_clear_422(client, body, message):

@@ -111,10 +111,12 @@ def test_generate_watch_play_reload(live_server, browser, screenshot_dir):
     d.get(live_server.url + "/")
     until(lambda: "· cpu" in d.find_element(By.ID, "server-info").text, message="server info")
     assert d.find_element(By.ID, "steps").get_attribute("placeholder") == "3"  # model default
+    assert d.find_element(By.ID, "candidates").get_attribute("placeholder") == "1"
     assert severe_console_messages(d) == []
 
     # Every control of the form is there, labelled, and reachable by keyboard.
-    for field in ("prompt", "negative_prompt", "seed", "steps", "guidance", "frames", "fps"):
+    fields = ("prompt", "negative_prompt", "seed", "steps", "guidance", "candidates", "frames")
+    for field in (*fields, "fps"):
         element = d.find_element(By.ID, field)
         assert element.is_displayed()
         assert d.find_elements(By.CSS_SELECTOR, f"label[for={field}]"), f"{field} has no label"

@@ -396,6 +396,8 @@ def create_app(settings: Settings) -> FastAPI:
                         "fps": d.fps,
                         "width": d.width,
                         "height": d.height,
+                        "candidates": d.candidates or pipe.default_candidates,
+                        "guidance_interval": list(d.guidance_interval),
                     },
                     limits=asdict(limits),
                 )

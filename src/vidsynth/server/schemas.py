@@ -30,6 +30,20 @@ class TextToVideoParams(BaseModel):
     fps: float | None = Field(None, ge=0.1, le=240, description="frames per second", **_float)
     width: int | None = Field(None, ge=8, le=8192, description="multiple of 8", **_int)
     height: int | None = Field(None, ge=8, le=8192, description="multiple of 8", **_int)
+    candidates: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="first frames drawn per clip, the model's frame scorer keeping the likest",
+        **_int,
+    )
+    guidance_interval: list[Annotated[float, Field(**_float)] | None] | None = Field(
+        None,
+        min_length=1,
+        max_length=2,
+        description="[lo] or [lo, hi]: the noise levels sigma where guidance applies (hi null: "
+        "no upper bound)",
+    )
     model: str | None = Field(None, description="a model id from /v1/models (default: served)")
 
 

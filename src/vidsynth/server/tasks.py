@@ -6,6 +6,7 @@ Adding a task (video-to-video, image-to-video, long-video, story) means: a reque
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ def _check_limits(params: dict[str, Any], limits: Limits) -> None:
         ("width", limits.max_width),
         ("height", limits.max_height),
         ("steps", limits.max_steps),
+        ("candidates", limits.max_candidates),
     )
     for name, high in bounds:
         value = params.get(name)
@@ -68,7 +70,10 @@ def resolve_text_to_video(
         num_inference_steps=params.get("steps"),
         guidance_scale=params.get("guidance"),
         fps=params.get("fps"),
+        candidates=params.get("candidates"),
+        guidance_interval=params.get("guidance_interval"),
     )
+    lo, hi = checked.guidance_interval
     # Defaults may come from the model; check them against the server's bounds as well.
     resolved = {
         "prompt": params.get("prompt") or "",
@@ -79,6 +84,8 @@ def resolve_text_to_video(
         "steps": checked.num_inference_steps,
         "guidance": checked.guidance_scale,
         "fps": checked.fps,
+        "candidates": checked.candidates,
+        "guidance_interval": [lo, None if math.isinf(hi) else hi],
         "model": pipe.name,
     }
     if resolved["negative_prompt"] is None:
@@ -98,6 +105,9 @@ def run_text_to_video(pipe: Any, params: dict[str, Any], seed: int, progress: Pr
         num_inference_steps=params["steps"],
         guidance_scale=params["guidance"],
         fps=params["fps"],
+        # jobs queued before these were resolved get the model's defaults
+        candidates=params.get("candidates"),
+        guidance_interval=params.get("guidance_interval"),
         seed=seed,
         progress=progress,
     )

@@ -3,8 +3,10 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const NUMBER_FIELDS = ["seed", "steps", "guidance", "frames", "fps", "width", "height"];
-  const INTEGER_FIELDS = new Set(["seed", "steps", "frames", "width", "height"]);
+  const NUMBER_FIELDS = [
+    "seed", "steps", "guidance", "candidates", "frames", "fps", "width", "height",
+  ];
+  const INTEGER_FIELDS = new Set(["seed", "steps", "candidates", "frames", "width", "height"]);
   const FORM_KEY = "vidsynth.form";
   const CURRENT_KEY = "vidsynth.current";
   const PAGE = 12;
@@ -162,7 +164,8 @@
     const p = job.params;
     $("meta").textContent =
       `“${p.prompt || "(no prompt)"}” · seed ${job.seed} · ${p.frames} frames at ` +
-      `${p.fps} fps · ${p.width}×${p.height} · ${p.steps} steps · guidance ${p.guidance}`;
+      `${p.fps} fps · ${p.width}×${p.height} · ${p.steps} steps · guidance ${p.guidance}` +
+      (p.candidates > 1 ? ` · best of ${p.candidates} first frames` : "");
     const player = $("player");
     if (job.status === "succeeded") {
       if (player.getAttribute("src") !== job.video_url) {
@@ -286,7 +289,7 @@
       const { models } = await api("/v1/models");
       const model = models[0];
       const d = model.defaults;
-      for (const name of ["steps", "guidance", "frames", "fps", "width", "height"]) {
+      for (const name of ["steps", "guidance", "candidates", "frames", "fps", "width", "height"]) {
         $(name).placeholder = String(d[name]);
       }
       const l = model.limits;
@@ -294,6 +297,7 @@
       $("width").max = l.max_width;
       $("height").max = l.max_height;
       $("steps").max = l.max_steps;
+      $("candidates").max = l.max_candidates;
       $("prompt").maxLength = l.max_prompt_chars;
       // a local folder's full path is long and says little; its name is enough (full on hover)
       const local = model.id.startsWith("/") || /^[A-Za-z]:[\\/]/.test(model.id);
