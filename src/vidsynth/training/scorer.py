@@ -149,7 +149,7 @@ class ScorerReport:
     steps: int
     train_accuracy: float  # own caption above every near miss, last 10 batches
     held_out_accuracy: float  # the same on a fresh batch of another seed
-    train_seconds: float  # wall time of the training steps, over every resumed part
+    train_seconds: float  # wall time of the run and its held-out score, over resumed parts
 
 
 def train_scorer(
