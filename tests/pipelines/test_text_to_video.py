@@ -81,7 +81,9 @@ def test_empty_prompt_is_unconditional(pipe):
     assert pipe("", seed=0, num_inference_steps=2).frames.shape == (4, 32, 32, 3)
 
 
-def test_guidance_one_skips_the_unconditional_pass(pipe, monkeypatch):
+@pytest.fixture
+def unet_batches(pipe, monkeypatch):
+    """The batch size of each UNet call the test makes."""
     batches = []
     real = pipe.unet.forward
 
@@ -90,20 +92,17 @@ def test_guidance_one_skips_the_unconditional_pass(pipe, monkeypatch):
         return real(x, *args, **kwargs)
 
     monkeypatch.setattr(pipe.unet, "forward", spy)
+    return batches
+
+
+def test_guidance_one_skips_the_unconditional_pass(pipe, unet_batches):
     pipe("a red circle", seed=0, num_inference_steps=2, guidance_scale=1.0)
     pipe("a red circle", seed=0, num_inference_steps=2, guidance_scale=5.0)
-    assert batches == [1, 1, 2, 2]
+    assert unet_batches == [1, 1, 2, 2]
 
 
-def test_guidance_interval_skips_the_unconditional_pass_outside_it(pipe, monkeypatch):
-    batches = []
-    real = pipe.unet.forward
-
-    def spy(x, *args, **kwargs):
-        batches.append(x.shape[0])
-        return real(x, *args, **kwargs)
-
-    monkeypatch.setattr(pipe.unet, "forward", spy)
+def test_guidance_interval_skips_the_unconditional_pass_outside_it(pipe, unet_batches, monkeypatch):
+    batches = unet_batches
     full = pipe("a red circle", seed=0, num_inference_steps=4, guidance_scale=5.0)
     assert batches == [2] * 4 and "guidance_interval" not in full.info
     batches.clear()
