@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from vidsynth.errors import InvalidParameter
+from vidsynth.pipelines.params import interval_json
 from vidsynth.pipelines.result import VideoResult
 from vidsynth.sampling.noise import resolve_seed
 from vidsynth.sampling.schedulers import make_scheduler
@@ -117,5 +118,4 @@ def _interval_info(interval: tuple[float, float] | None) -> dict[str, Any]:
     it is not every step's."""
     if interval is None or interval == (0.0, math.inf):
         return {}
-    lo, hi = interval
-    return {"guidance_interval": [lo, None if math.isinf(hi) else hi]}
+    return {"guidance_interval": interval_json(interval)}

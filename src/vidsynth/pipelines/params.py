@@ -92,6 +92,12 @@ def check_guidance_interval(interval: object) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def interval_json(interval: tuple[float, float]) -> list[float | None]:
+    """A checked guidance interval as JSON writes it: [lo, hi], hi None when unbounded."""
+    lo, hi = interval
+    return [lo, None if math.isinf(hi) else hi]
+
+
 def check_strength(strength: object) -> float:
     """SDEdit strength: the fraction of the noise schedule re-run over an input video."""
     _number("strength", strength, low=0.0, high=1.0)

@@ -25,6 +25,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from vidsynth import __version__
 from vidsynth.errors import InvalidParameter
+from vidsynth.pipelines.params import check_guidance_interval, interval_json
 from vidsynth.server.middleware import BodySizeLimit
 from vidsynth.server.schemas import (
     ErrorBody,
@@ -397,7 +398,9 @@ def create_app(settings: Settings) -> FastAPI:
                         "width": d.width,
                         "height": d.height,
                         "candidates": d.candidates or pipe.default_candidates,
-                        "guidance_interval": list(d.guidance_interval),
+                        "guidance_interval": interval_json(
+                            check_guidance_interval(d.guidance_interval)
+                        ),
                     },
                     limits=asdict(limits),
                 )

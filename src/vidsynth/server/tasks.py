@@ -6,12 +6,12 @@ Adding a task (video-to-video, image-to-video, long-video, story) means: a reque
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from vidsynth.errors import InvalidParameter
+from vidsynth.pipelines.params import interval_json
 from vidsynth.sampling.noise import resolve_seed
 from vidsynth.server.settings import Limits
 
@@ -73,7 +73,6 @@ def resolve_text_to_video(
         candidates=params.get("candidates"),
         guidance_interval=params.get("guidance_interval"),
     )
-    lo, hi = checked.guidance_interval
     # Defaults may come from the model; check them against the server's bounds as well.
     resolved = {
         "prompt": params.get("prompt") or "",
@@ -85,7 +84,7 @@ def resolve_text_to_video(
         "guidance": checked.guidance_scale,
         "fps": checked.fps,
         "candidates": checked.candidates,
-        "guidance_interval": [lo, None if math.isinf(hi) else hi],
+        "guidance_interval": interval_json(checked.guidance_interval),
         "model": pipe.name,
     }
     if resolved["negative_prompt"] is None:
