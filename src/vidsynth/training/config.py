@@ -13,10 +13,10 @@ from typing import Any
 
 from vidsynth.errors import InvalidParameter
 
-TASKS = ("vae", "text-to-video", "spatial-sr", "temporal-sr")
+TASKS = ("vae", "text-to-video", "text-to-image", "spatial-sr", "temporal-sr")
 # Tasks whose UNet denoises VAE latents (they need model.vae_path or model.init_from);
 # temporal-sr works on pixels.
-LATENT_TASKS = ("text-to-video", "spatial-sr")
+LATENT_TASKS = ("text-to-video", "text-to-image", "spatial-sr")
 SR_TASKS = ("spatial-sr", "temporal-sr")
 IMAGE_FRAMES = ("auto", "random", "first")  # train.image_frame
 
@@ -34,7 +34,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    unet: dict[str, Any] = field(default_factory=dict)  # UNet3DConfig fields
+    # UNet3DConfig fields; for task "text-to-image", diffusers UNet2DConditionModel kwargs
+    unet: dict[str, Any] = field(default_factory=dict)
     vae: dict[str, Any] = field(default_factory=dict)  # AutoencoderKL kwargs (task "vae")
     vae_path: str = ""  # trained VAE folder (task "text-to-video")
     init_from: str = ""  # a model folder to fine-tune instead of starting from random weights
@@ -192,6 +193,11 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
         raise InvalidParameter(
             "train.num_workers applies to data.source = 'world' (a folder's clips are decoded "
             "once and kept in memory)"
+        )
+    if config.task == "text-to-image" and config.model.init_from:
+        raise InvalidParameter(
+            "model.init_from applies to text-to-video and super-resolution tasks; a "
+            "text-to-image run starts from model.vae_path"
         )
     if config.model.sr and config.task not in SR_TASKS:
         raise InvalidParameter(f"[model.sr] applies to tasks {SR_TASKS}, not {config.task!r}")

@@ -66,11 +66,40 @@ def export_t2v(
     return _export_diffusion_model(*args, "TextToVideoSDPipeline", {}, parts)
 
 
-# vidsynth's own components of a text-to-video model folder, beside diffusers' ones
+# The optional components of a text-to-video model folder, beside the UNet, VAE, scheduler
+# and text encoder that every one has
 PART_ENTRIES = {
     "planner": ["vidsynth", "MotionPlanner"],
     "scorer": ["vidsynth", "FrameScorer"],
+    "image_unet": ["diffusers", "UNet2DConditionModel"],
 }
+
+
+def export_image_unet(
+    model: torch.nn.Module,
+    noise_config: dict[str, Any],
+    config: Config,
+    folder: Path,
+    dtype: torch.dtype = torch.float16,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """A text-to-image stage (`ImageUNet`): folder/image_unet/ in diffusers' layout, the
+    noise schedule it was trained with (folder/scheduler/) and its record (training.json),
+    ready for ``vidsynth add-image-stage`` to put into a text-to-video model folder."""
+    tmp = _fresh_tmp(folder)
+    _save_part(model.unet, tmp / "image_unet", dtype, None)
+    sched = {k: v for k, v in noise_config.items() if not k.startswith("_")}
+    (tmp / "scheduler").mkdir()
+    sched_json = json.dumps({**sched, "_class_name": SAMPLING_SCHEDULER}, indent=2)
+    (tmp / "scheduler" / "scheduler_config.json").write_text(sched_json)
+    record = {
+        **(provenance or {}),
+        "text_encoder_package": config.model.text_encoder_package,
+        "text_max_length": config.model.text_max_length,
+    }
+    (tmp / "training.json").write_text(json.dumps(record, indent=2))
+    _replace_dir(tmp, folder)
+    return folder
 
 
 def add_part(

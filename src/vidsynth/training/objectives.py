@@ -84,6 +84,7 @@ def diffusion_loss(
     timestep_cond: torch.Tensor | None = None,
     independent_frames: bool = False,
     frame_index: torch.Tensor | None = None,
+    prediction_type: str | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Denoising loss on clean latents (B, C, F, h, w), in the parameterisation the UNet's
     config names. Imagen Video uses v = alpha_t eps - sigma_t x0 (Salimans & Ho 2022, eq. 7);
@@ -92,7 +93,8 @@ def diffusion_loss(
     timesteps more often (`sample_timesteps`). `concat` and `timestep_cond` go to the
     UNet as they are (a super-resolution stage's conditioning and augmentation level), and so
     do `independent_frames` (the batch holds single images: temporal layers bypassed) and
-    `frame_index` (each image's time in its clip, for a UNet with a frame embedding)."""
+    `frame_index` (each image's time in its clip, for a UNet with a frame embedding).
+    `prediction_type` overrides the UNet config's (an image UNet's lives in its scheduler's)."""
     b = latents.shape[0]
     device = latents.device
     noise = torch.randn(latents.shape, generator=generator, device=device, dtype=latents.dtype)
@@ -105,7 +107,7 @@ def diffusion_loss(
             scheduler.config.num_train_timesteps, b, timestep_shift, generator, device
         )
     noisy = scheduler.add_noise(latents, noise, t)
-    prediction = unet.config.prediction_type
+    prediction = prediction_type or unet.config.prediction_type
     target = scheduler.get_velocity(latents, noise, t) if prediction == "v_prediction" else noise
     pred = unet(
         noisy,

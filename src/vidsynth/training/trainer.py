@@ -248,12 +248,14 @@ def _batches(
     if config.task == "spatial-sr":  # the model's input: the clip at 1/factor the side
         low_size = config.data.size // sr_settings(config).factor
     bs = config.train.image_batch_size if images else config.train.batch_size
+    # a text-to-image model's batches are single frames, drawn as the image batches are
+    single = images or config.task == "text-to-image"
     if config.data.source == "folder":
         ds = FolderClips(
             config.data,
             seed=seed + rank + images,
             low_size=low_size,
-            single_frame=images,
+            single_frame=single,
             image_frame=image_frame,
         )
         epoch = 0
@@ -271,7 +273,7 @@ def _batches(
             rank=rank,
             start=start_sample,
             low_size=low_size,
-            single_frame=images,
+            single_frame=single,
             image_frame=image_frame,
             stream=int(images),
         )
@@ -383,7 +385,16 @@ class Trainer:
         from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
         from vidsynth.models.unet3d import UNet3DConfig, UNet3DModel
 
-        if mc.init_from:  # fine-tuning a whole model folder
+        if self.config.task == "text-to-image":
+            from vidsynth.models.image_unet import ImageUNet
+
+            unet = ImageUNet.from_config(mc.unet)
+            vae_folder = Path(mc.vae_path)
+            if (vae_folder / "vae").is_dir():
+                vae_folder = vae_folder / "vae"
+            # v-prediction unless the config says otherwise, as the video UNets default to
+            self.noise_config = {"prediction_type": "v_prediction", **mc.scheduler}
+        elif mc.init_from:  # fine-tuning a whole model folder
             base = Path(mc.init_from)
             # fp32 master weights: exported models are stored in fp16
             unet = UNet3DModel.from_pretrained(base / "unet", dtype=torch.float32)
@@ -429,8 +440,9 @@ class Trainer:
         self.text_encoder = TextEncoder.from_pretrained(
             packaged_encoder_path(mc.text_encoder_package), max_length=mc.text_max_length
         ).to(self.device)
+        prediction = getattr(unet.config, "prediction_type", None)
         self.noise_scheduler = DDPMScheduler.from_config(
-            {**self.noise_config, "prediction_type": unet.config.prediction_type}
+            {**self.noise_config, **({"prediction_type": prediction} if prediction else {})}
         )
         if self.config.task in SR_TASKS:
             self.sr = sr_settings(self.config)
@@ -543,6 +555,8 @@ class Trainer:
             return vae_loss(self.model, images, self.config.train.kl_weight, generator)
         if self.config.task in SR_TASKS:
             return self.sr_loss(batch, batch["video"].to(self.device), generator)
+        if self.config.task == "text-to-image":
+            return self.denoising_loss(batch, generator, images=True)
         loss, logs = self.denoising_loss(batch, generator)
         if self.image_batches is not None:
             images = next(self.image_batches)
@@ -565,7 +579,7 @@ class Trainer:
             latents = encode_video(self.vae, video, sample=True, generator=generator)
             context = self.text_encoder(captions)
         concat = None
-        if self.unwrapped.config.first_frame:
+        if getattr(self.unwrapped.config, "first_frame", False):
             concat = self._first_frame_input(
                 latents,
                 generator,
@@ -583,6 +597,7 @@ class Trainer:
             concat=concat,
             independent_frames=images,
             frame_index=self._frame_index(batch) if images else None,
+            prediction_type=self.noise_scheduler.config.prediction_type,
         )
 
     def _first_frame_input(
@@ -621,11 +636,13 @@ class Trainer:
         start), else frames at random times."""
         if self.config.train.image_frame != "auto":
             return self.config.train.image_frame
+        if self.config.task == "text-to-image":  # it draws a video model's first frames
+            return "first"
         return "first" if self.unwrapped.config.first_frame else "random"
 
     def _frame_index(self, batch: dict) -> torch.Tensor | None:
         """Single frames' times in their clips (B, 1), for a UNet with a frame embedding."""
-        if not self.unwrapped.config.frame_embedding:
+        if not getattr(self.unwrapped.config, "frame_embedding", False):
             return None
         return torch.as_tensor(batch["frame"], device=self.device).reshape(-1, 1)
 
@@ -724,7 +741,9 @@ class Trainer:
         self.resume()
         self.train_threads = torch.get_num_threads()
         target = tc.steps if max_steps is None else min(tc.steps, self.step + max_steps)
-        batches = _batches(self.config, tc.seed, acc.process_index, self.samples_seen)
+        batches = _batches(
+            self.config, tc.seed, acc.process_index, self.samples_seen, image_frame=self.image_frame()
+        )
         if tc.image_batch_size:
             self.image_batches = _batches(
                 self.config,
@@ -820,7 +839,7 @@ class Trainer:
         return model
 
     def export(self, folder: Path) -> Path:
-        from vidsynth.training.export import export_sr, export_t2v, export_vae
+        from vidsynth.training.export import export_image_unet, export_sr, export_t2v, export_vae
 
         provenance = {
             "step": self.step,
@@ -835,11 +854,14 @@ class Trainer:
             "git_commit": _git_commit(),
             "config": self.config.to_dict(),
         }
-        if self.config.train.image_batch_size:
+        if self.config.train.image_batch_size or self.config.task == "text-to-image":
             provenance["image_frame"] = self.image_frame()
         if self.init_record is not None:
             provenance["init"] = self.init_record  # the run it continued
-        if self.config.task != "vae":
+        if self.config.task == "text-to-image":
+            # its latents must be those of the model it joins: `add-image-stage` checks
+            provenance["latent_space"] = latent_space_fingerprint(self.config.model.vae_path)
+        elif self.config.task != "vae":
             vae_record = Path(self.config.model.vae_path) / "training.json"
             if self.config.model.init_from:  # the VAE came with the model it continued
                 if "vae" in provenance.get("init", {}):
@@ -856,6 +878,10 @@ class Trainer:
             vae.register_to_config(scaling_factor=scale)
             log.info("latent scaling factor: %.4f", scale)
             return export_vae(vae, folder, provenance=provenance)
+        if self.config.task == "text-to-image":
+            return export_image_unet(
+                self.ema_model(), self.noise_config, self.config, folder, provenance=provenance
+            )
         if self.config.task in SR_TASKS:
             return export_sr(
                 self.ema_model(),
@@ -898,7 +924,7 @@ class Trainer:
 
             write_sr_samples(self, folder)
             return
-        if self.config.task == "vae" or not self.config.train.sample_prompts:
+        if self.config.task in ("vae", "text-to-image") or not self.config.train.sample_prompts:
             return
         from vidsynth.training.samples import write_samples
 
