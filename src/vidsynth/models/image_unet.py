@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from diffusers import UNet2DConditionModel
+from diffusers.configuration_utils import FrozenDict
 from torch import nn
 
 
@@ -44,7 +45,7 @@ class ImageUNet(nn.Module):
         return self.unet.dtype
 
     @property
-    def config(self):  # noqa: ANN201 - diffusers' FrozenDict
+    def config(self) -> FrozenDict:
         return self.unet.config
 
     def forward(

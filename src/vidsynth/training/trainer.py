@@ -741,9 +741,8 @@ class Trainer:
         self.resume()
         self.train_threads = torch.get_num_threads()
         target = tc.steps if max_steps is None else min(tc.steps, self.step + max_steps)
-        batches = _batches(
-            self.config, tc.seed, acc.process_index, self.samples_seen, image_frame=self.image_frame()
-        )
+        rank, frame = acc.process_index, self.image_frame()
+        batches = _batches(self.config, tc.seed, rank, self.samples_seen, image_frame=frame)
         if tc.image_batch_size:
             self.image_batches = _batches(
                 self.config,
