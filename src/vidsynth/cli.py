@@ -240,6 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ts.set_defaults(func=cmd_train_scorer)
 
+    ai = sub.add_parser(
+        "add-image-stage",
+        help="give a text-to-video model a text-to-image UNet of its own for its first frames",
+        description=(
+            "Copy a trained image stage (the folder `vidsynth train` writes for a "
+            "text-to-image config) into a text-to-video model folder's image_unet/. The "
+            "model then draws each clip's first frame with it, and the clip around that "
+            "frame with its video UNet. The two must share the VAE's latent space, the text "
+            "encoder and the noise schedule."
+        ),
+        epilog=("Example: vidsynth add-image-stage runs/my-model/final runs/shapes-image-64/final"),
+    )
+    ai.add_argument("model", help="text-to-video model folder to add the image stage to")
+    ai.add_argument("stage", help="the image stage: a text-to-image run's final/ folder")
+    ai.set_defaults(func=cmd_add_image_stage)
+
     ev = sub.add_parser(
         "eval",
         help="score a model with the shapes world's judge on the fixed eval prompt set",
@@ -672,6 +688,15 @@ def cmd_train_scorer(args: argparse.Namespace) -> int:
     code = _add_trained_part(folder, "scorer", scorer, report, command, start, summary)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the scorer is written: nothing to resume
     return code
+
+
+def cmd_add_image_stage(args: argparse.Namespace) -> int:
+    from vidsynth.training.export import add_image_stage
+
+    part = add_image_stage(_model_folder(args.model), Path(args.stage))
+    print(f"image stage: {args.stage} -> {part}", file=sys.stderr)
+    print(os.fspath(part))
+    return 0
 
 
 @contextmanager

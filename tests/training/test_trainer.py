@@ -731,3 +731,146 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     shutil.rmtree(result.exported / "planner")
     with pytest.raises(ModelNotFound, match="no planner/ folder"):
         load(result.exported)
+
+
+TINY_IMAGE_UNET = {
+    "sample_size": 8,
+    "block_out_channels": [16, 32],
+    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+    "cross_attention_dim": 384,
+    "attention_head_dim": [1, 2],  # diffusers' name for the number of heads
+}
+
+
+def t2i_config(out, vae_path, **train):
+    return parse_config(
+        {
+            "task": "text-to-image",
+            "output_dir": str(out),
+            "data": {"size": 32, "num_frames": 4},
+            "model": {
+                "unet": TINY_IMAGE_UNET,
+                "vae_path": str(vae_path),
+                "scheduler": SHAPES_SCHEDULER,
+            },
+            "train": {
+                "steps": 4,
+                "batch_size": 3,
+                "lr": 1e-3,
+                "warmup": 1,
+                "save_every": 2,
+                **train,
+            },
+        }
+    )
+
+
+def test_a_text_to_image_run_learns_first_frames_resumes_exactly_and_exports(tmp_path, trained_vae):
+    """Task "text-to-image" trains an image stage on the world's first frames: its batches are
+    single frames at time 0, a killed run resumes exactly, and the export is the UNet in
+    diffusers' layout with the schedule it learned and the latent space it learned in."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    from vidsynth.training.trainer import _batches
+
+    config = t2i_config(tmp_path / "a", trained_vae)
+    batch = next(_batches(config, 0, 0, 0, image_frame="first"))
+    assert batch["video"].shape == (3, 3, 1, 32, 32) and batch["frame"].tolist() == [0, 0, 0]
+    straight = Trainer(config)
+    assert straight.image_frame() == "first"
+    result = straight.train()
+    Trainer(t2i_config(tmp_path / "b", trained_vae)).train(max_steps=2)
+    again = Trainer(t2i_config(tmp_path / "b", trained_vae))
+    assert again.train().step == 4
+    a, b = straight.unwrapped.state_dict(), again.unwrapped.state_dict()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+    folder = result.exported
+    weights = load_file(folder / "image_unet" / "diffusion_pytorch_model.safetensors")
+    assert {t.dtype for t in weights.values()} == {torch.float16}
+    assert UNet2DConditionModel.from_pretrained(folder / "image_unet").config.in_channels == 4
+    schedule = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    assert schedule["prediction_type"] == "v_prediction"  # as the video UNets default to
+    record = json.loads((folder / "training.json").read_text())
+    assert record["latent_space"] == latent_space_fingerprint(trained_vae)
+    assert record["image_frame"] == "first" and record["samples_seen"] == 12
+
+    with pytest.raises(InvalidParameter, match="init_from"):
+        parse_config({**t2i_config(tmp_path, trained_vae).to_dict(), "model": {"init_from": "x"}})
+
+
+def test_an_image_stage_draws_the_first_frames_of_the_model_it_joins(tmp_path, trained_vae, capsys):
+    """`vidsynth add-image-stage MODEL STAGE` puts a text-to-image run's UNet into a
+    text-to-video model with a first-frame input: its first frames are then drawn by the image
+    UNet, the clips by the video UNet. A stage of another latent space or noise schedule is
+    refused by name, and a fine-tune of the model keeps its image stage."""
+    import shutil
+
+    from vidsynth.cli import main
+    from vidsynth.pipelines.loading import load
+
+    config = t2v_config(tmp_path / "base", trained_vae, sample_every=0)
+    config.model.unet = {**config.model.unet, "first_frame": True, "in_channels": 9}
+    base = Trainer(config).train().exported
+    stage = train(t2i_config(tmp_path / "stage", trained_vae)).exported
+
+    bad = tmp_path / "bad"
+    shutil.copytree(stage, bad)
+    record = json.loads((bad / "training.json").read_text())
+    (bad / "training.json").write_text(json.dumps({**record, "latent_space": "0"}))
+    assert main(["add-image-stage", str(base), str(bad)]) != 0
+    assert "latent space" in capsys.readouterr().err
+    (bad / "training.json").write_text(json.dumps(record))
+    schedule = bad / "scheduler" / "scheduler_config.json"
+    schedule.write_text(json.dumps({**json.loads(schedule.read_text()), "beta_schedule": "linear"}))
+    assert main(["add-image-stage", str(base), str(bad)]) != 0
+    assert "differ in beta_schedule" in capsys.readouterr().err
+    assert main(["add-image-stage", str(base), str(tmp_path)]) != 0
+    assert "not an image stage" in capsys.readouterr().err
+    assert not (base / "image_unet").exists()
+
+    assert main(["add-image-stage", str(base), str(stage)]) == 0
+    index = json.loads((base / "model_index.json").read_text())
+    assert index["image_unet"] == ["diffusers", "UNet2DConditionModel"]
+    assert json.loads((base / "image_unet" / "training.json").read_text()) == record
+    from vidsynth.training.model_card import write_model_card
+
+    report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
+    card = write_model_card(base, report, title="t").read_text()
+    assert "UNet2DConditionModel (16/32 channels" in card
+    assert "- Image stage: `vidsynth train" in card and "4 steps × batch 3 (12 first frames" in card
+
+    pipe = load(base)
+    calls = []
+    image_forward, video_forward = pipe.image_unet.forward, pipe.unet.forward
+
+    def image_spy(sample, t, context, **kwargs):
+        calls.append(("image", sample.shape[0], sample.shape[2]))
+        return image_forward(sample, t, context, **kwargs)
+
+    def video_spy(sample, t, context, **kwargs):
+        calls.append(("video", sample.shape[0], sample.shape[2], kwargs["independent_frames"]))
+        return video_forward(sample, t, context, **kwargs)
+
+    pipe.image_unet.forward, pipe.unet.forward = image_spy, video_spy
+    clip = pipe("a red circle moving right", seed=3)
+    # 2 guided steps of the first frame (uncond and cond), then 2 of the 4-frame clip
+    assert calls == [("image", 2, 1)] * 2 + [("video", 2, 4, False)] * 2
+    assert clip.frames.shape == (4, 32, 32, 3)
+    pipe.image_unet.forward, pipe.unet.forward = image_forward, video_forward
+    again = pipe("a red circle moving right", seed=3)
+    assert np.array_equal(again.frames, clip.frames)  # a clip depends on its prompt and seed
+
+    finetune = t2v_config(tmp_path / "ft", trained_vae, sample_every=0)
+    finetune.model.init_from = str(base)
+    finetune.model.unet = config.model.unet
+    trainer = Trainer(finetune)
+    assert trainer.image_unet is not None
+    kept = trainer.export(tmp_path / "kept")
+    assert json.loads((kept / "image_unet" / "training.json").read_text()) == record
+    assert load(kept).image_unet is not None

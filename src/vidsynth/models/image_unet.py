@@ -13,7 +13,9 @@ training loss take either: latents (B, C, F, h, w) whose F frames are independen
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from diffusers import UNet2DConditionModel
@@ -30,6 +32,7 @@ class ImageUNet(nn.Module):
     def __init__(self, unet: UNet2DConditionModel) -> None:
         super().__init__()
         self.unet = unet
+        self.record: dict[str, Any] | None = None
 
     @classmethod
     def from_config(cls, kwargs: dict) -> ImageUNet:
@@ -38,7 +41,17 @@ class ImageUNet(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, dtype: torch.dtype = torch.float32) -> ImageUNet:
-        return cls(UNet2DConditionModel.from_pretrained(folder, torch_dtype=dtype))
+        """A saved image UNet (an ``image_unet/`` folder), with ``record``: how it was
+        trained (its training.json), or None."""
+        folder = Path(folder)
+        model = cls(UNet2DConditionModel.from_pretrained(folder, torch_dtype=dtype))
+        record = folder / "training.json"
+        model.record = json.loads(record.read_text()) if record.is_file() else None
+        return model
+
+    def save_pretrained(self, folder: str | Path, **kwargs: Any) -> None:
+        """Save in diffusers' layout: ``UNet2DConditionModel.from_pretrained`` reads it."""
+        self.unet.save_pretrained(folder, **kwargs)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -58,7 +71,7 @@ class ImageUNet(nn.Module):
         """The prediction for each frame of `x`, each denoised as an image. A video UNet's
         other inputs (a first frame to concatenate, a frame index, ...) mean nothing to an
         image model; passing one is a bug, so it is refused."""
-        given = [k for k, v in video_inputs.items() if v not in (None, False, True)]
+        given = [k for k, v in video_inputs.items() if v is not None and not isinstance(v, bool)]
         if given:
             raise TypeError(f"ImageUNet takes no video inputs, got {given}")
         b, c, f, h, w = x.shape

@@ -208,6 +208,11 @@ def load(
         from vidsynth.models.frame_scorer import load_scorer
 
         scorer = load_scorer(path / "scorer")
+    image_unet = None
+    if (path / "image_unet").is_dir():  # its first frames have a UNet of their own
+        from vidsynth.models.image_unet import ImageUNet
+
+        image_unet = ImageUNet.from_pretrained(path / "image_unet", dtype=dt)
     pipe = TextToVideoPipeline(
         unet,
         vae,
@@ -217,6 +222,7 @@ def load(
         name=str(model or DEFAULT_MODEL),
         planner=planner,
         scorer=scorer,
+        image_unet=image_unet,
     )
     pipe.to(dev)
     if task == "video-to-video":

@@ -23,6 +23,7 @@ from vidsynth.models.first_frame import (
     object_mask,
 )
 from vidsynth.models.frame_scorer import FrameScorer
+from vidsynth.models.image_unet import ImageUNet
 from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
@@ -78,6 +79,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         memory_budget: int | None = None,
         planner: MotionPlanner | None = None,
         scorer: FrameScorer | None = None,
+        image_unet: ImageUNet | None = None,
     ) -> None:
         if unet.config.first_frame_motion and planner is None:
             raise InvalidParameter(
@@ -86,6 +88,8 @@ class TextToVideoPipeline(PromptAndScheduler):
             )
         self.planner = planner.eval() if planner is not None else None
         self.scorer = scorer.eval() if scorer is not None else None
+        # the first frames' own text-to-image UNet; without one, the video UNet draws them
+        self.image_unet = image_unet.eval() if image_unet is not None else None
         self.unet = unet.eval()
         self.vae = vae.eval()
         self.text_encoder = text_encoder.eval()
@@ -113,7 +117,8 @@ class TextToVideoPipeline(PromptAndScheduler):
         return int(self.vae.config.latent_channels)
 
     def to(self, device: torch.device | str) -> TextToVideoPipeline:
-        for module in (self.unet, self.vae, self.text_encoder, self.planner, self.scorer):
+        modules = (self.unet, self.vae, self.text_encoder, self.planner, self.scorer)
+        for module in (*modules, self.image_unet):
             if module is not None:
                 module.to(device)
         self._empty_embedding = None
@@ -194,14 +199,18 @@ class TextToVideoPipeline(PromptAndScheduler):
         self,
         first: torch.Tensor | None = None,
         *,
-        independent_frames: bool = False,
+        image: bool = False,
         guide: Sequence[MotionGuide] | None = None,
     ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
         """The UNet as a sampling function. A UNet with a first-frame input gets `first`
         (B, C, h, w), the latents every clip starts from, for both halves of a guided batch;
         without it the input says "no first frame". A `guide` (one per object) animates that
-        frame by a planned motion (`plan_motion`). `independent_frames`: the frames are
-        separate images (temporal layers bypassed)."""
+        frame by a planned motion (`plan_motion`). `image`: the image stage, which draws
+        first frames: the model's image UNet, or without one the video UNet with each frame a
+        separate image (temporal layers bypassed)."""
+        if image and self.image_unet is not None:
+            image_unet = self.image_unet
+            return lambda x, t, context: image_unet(x.to(image_unet.dtype), t, context)
         unet = self.unet
 
         def fn(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -214,9 +223,7 @@ class TextToVideoPipeline(PromptAndScheduler):
                     if plan is not None:
                         plan = [g.repeat(n) for g in plan]
                 concat = first_frame_concat(given, x, guide=plan)
-            return unet(
-                x.to(unet.dtype), t, context, concat=concat, independent_frames=independent_frames
-            )
+            return unet(x.to(unet.dtype), t, context, concat=concat, independent_frames=image)
 
         return fn
 
@@ -232,7 +239,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         progress: ProgressFn | None = None,
         *,
         first: torch.Tensor | None = None,
-        independent_frames: bool = False,
+        image: bool = False,
         guide: Sequence[MotionGuide] | None = None,
         guidance_interval: tuple[float, float] = (0.0, math.inf),
     ) -> torch.Tensor:
@@ -241,7 +248,7 @@ class TextToVideoPipeline(PromptAndScheduler):
 
         The core shared by text-to-video (the full schedule from pure noise) and
         video-to-video (the tail of the schedule from a noised input video). `first`,
-        `independent_frames` and `guide` go to `model_fn`.
+        `image` and `guide` go to `model_fn`.
         """
         context = self.encode_prompts(prompts)
         guided = guidance_scale > 1.0
@@ -250,7 +257,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         if progress is not None:
             callback = lambda i, total, t: progress("denoise", i + 1, total)
         return denoise(
-            self.model_fn(first, independent_frames=independent_frames, guide=guide),
+            self.model_fn(first, image=image, guide=guide),
             latents.to(self.device, self.dtype),
             sched,
             num_inference_steps=len(timesteps),
@@ -350,7 +357,8 @@ class TextToVideoPipeline(PromptAndScheduler):
         *,
         scheduler: str | None = None,
     ) -> torch.Tensor:
-        """The first frames' latents (B, C, h, w), drawn as images from the text.
+        """The first frames' latents (B, C, h, w), drawn as images from the text by the image
+        stage (`model_fn` with ``image``).
 
         Their noise is a stream of its own (``derive_seed(seed, FIRST_FRAME_STREAM)``), so a
         clip still depends only on its prompt and seed. With ``params.candidates`` = N > 1,
@@ -369,7 +377,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             noise,
             params,
             scheduler,
-            independent_frames=True,
+            image=True,
         )[:, :, 0]
         if n == 1:
             return image

@@ -87,7 +87,7 @@ def export_image_unet(
     noise schedule it was trained with (folder/scheduler/) and its record (training.json),
     ready for ``vidsynth add-image-stage`` to put into a text-to-video model folder."""
     tmp = _fresh_tmp(folder)
-    _save_part(model.unet, tmp / "image_unet", dtype, None)
+    _save_part(model, tmp / "image_unet", dtype, None)
     sched = {k: v for k, v in noise_config.items() if not k.startswith("_")}
     (tmp / "scheduler").mkdir()
     sched_json = json.dumps({**sched, "_class_name": SAMPLING_SCHEDULER}, indent=2)
@@ -123,6 +123,48 @@ def add_part(
     part.write_text(json.dumps(index, indent=2))
     os.replace(part, index_path)
     return final
+
+
+def add_image_stage(folder: Path, stage: Path) -> Path:
+    """Put the image stage `stage` (an `export_image_unet` folder) into the text-to-video
+    model `folder`, which then draws its first frames with it. Refused, naming the mismatch,
+    unless the two share their latent space, text encoder and noise schedule."""
+    from vidsynth.errors import InvalidParameter, ModelNotFound
+    from vidsynth.models.image_unet import ImageUNet
+    from vidsynth.training.trainer import latent_space_fingerprint
+
+    if not (stage / "image_unet").is_dir() or not (stage / "training.json").is_file():
+        raise ModelNotFound(
+            f"{stage} is not an image stage (no image_unet/ and training.json; "
+            "`vidsynth train` of a text-to-image config writes one)"
+        )
+    record = json.loads((stage / "training.json").read_text())
+    index = json.loads((folder / "model_index.json").read_text())
+    extra = index.get("_vidsynth", {})
+    if record.get("latent_space") != latent_space_fingerprint(folder):
+        raise InvalidParameter(
+            f"{stage} was trained in another latent space than {folder}'s VAE: train it "
+            "with model.vae_path set to that model"
+        )
+    for key in ("text_encoder_package", "text_max_length"):
+        if record.get(key) != extra.get(key):
+            raise InvalidParameter(
+                f"{stage} was trained with {key}={record.get(key)!r}, {folder} uses "
+                f"{extra.get(key)!r}"
+            )
+
+    def schedule(path: Path) -> dict[str, Any]:
+        config = json.loads((path / "scheduler" / "scheduler_config.json").read_text())
+        return {k: v for k, v in config.items() if not k.startswith("_")}
+
+    theirs, ours = schedule(stage), schedule(folder)
+    differ = sorted(k for k in theirs.keys() | ours.keys() if theirs.get(k) != ours.get(k))
+    if differ:
+        raise InvalidParameter(
+            f"{stage} was trained with another noise schedule than {folder}'s "
+            f"(they differ in {', '.join(differ)}); the two stages share one sampler"
+        )
+    return add_part(folder, "image_unet", ImageUNet.from_pretrained(stage / "image_unet"), record)
 
 
 def _save_part(

@@ -20,12 +20,12 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
-def _training_lines(name: str, record: dict[str, Any]) -> list[str]:
+def _training_lines(name: str, record: dict[str, Any], unit: str = "clips") -> list[str]:
     cfg = record.get("config", {})
     train = cfg.get("train", {})
     images = record.get("images_seen")
     which = " (the clips' first frames)" if record.get("image_frame") == "first" else ""
-    seen = f"{record.get('samples_seen')} clips" + (
+    seen = f"{record.get('samples_seen')} {unit}" + (
         f" + {images} single frames{which} of joint image–video training" if images else ""
     )
     command = " ".join(
@@ -107,6 +107,16 @@ def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
             "  animated by it (each object, found by its colour, moved along its path, offset so",
             "  it stays in view, scaled or turned about itself); it draws the clip around that.",
         ]
+    image = folder / "image_unet" / "config.json"
+    if image.is_file():
+        widths = "/".join(str(c) for c in json.loads(image.read_text())["block_out_channels"])
+        lines += [
+            "- Image stage (as a text-to-image model draws the image Stable Video Diffusion",
+            "  animates): the first frames come from a UNet of their own, diffusers'",
+            f"  UNet2DConditionModel ({widths} channels, self- and cross-attention at every",
+            "  level), in the same latent space, on the same schedule; the UNet3D draws the clip",
+            "  around the frame.",
+        ]
     scorer = folder / "scorer" / "config.json"
     if scorer.is_file():
         # the model folder's own default wins over the scorer's (as in the pipeline)
@@ -138,9 +148,13 @@ PART_LINES = (
 
 
 def _part_lines(folder: Path) -> list[str]:
-    """How the motion planner and the frame scorer were trained (their training.json), for
-    those the model has."""
+    """How the image stage, the motion planner and the frame scorer were trained (their
+    training.json), for those the model has."""
     lines = []
+    image = folder / "image_unet" / "training.json"
+    if image.is_file():
+        lines += _training_lines("Image stage", json.loads(image.read_text()), "first frames")
+        lines.append("  (then `vidsynth add-image-stage <this folder> <the run's final/>`)")
     for name, what, data, right in PART_LINES:
         path = folder / name / "training.json"
         if not path.is_file():

@@ -338,6 +338,7 @@ class Trainer:
         self.store = CheckpointStore(self.out / "checkpoints", keep=tc.keep_checkpoints)
         self.planner: MotionPlanner | None = None  # a fine-tuned model's, set by _build_model
         self.scorer: FrameScorer | None = None  # the same
+        self.image_unet: torch.nn.Module | None = None  # the same
         self.model = self._build_model()
         if tc.gradient_checkpointing and hasattr(self.model, "enable_gradient_checkpointing"):
             self.model.enable_gradient_checkpointing()
@@ -412,6 +413,10 @@ class Trainer:
                 unet.add_first_frame_input(warm_start=mc.first_frame_warm_start)
             if (base / "planner").is_dir():  # the motion planner goes on with the model
                 self.planner = load_planner(base / "planner")
+            if (base / "image_unet").is_dir():  # and the first frames' own UNet
+                from vidsynth.models.image_unet import ImageUNet
+
+                self.image_unet = ImageUNet.from_pretrained(base / "image_unet")
             if (base / "scorer").is_dir():  # and so does the frame scorer
                 self.scorer = load_scorer(base / "scorer")
                 # with the number of first frames the base model draws for it
@@ -638,7 +643,7 @@ class Trainer:
             return self.config.train.image_frame
         if self.config.task == "text-to-image":  # it draws a video model's first frames
             return "first"
-        return "first" if self.unwrapped.config.first_frame else "random"
+        return "first" if getattr(self.unwrapped.config, "first_frame", False) else "random"
 
     def _frame_index(self, batch: dict) -> torch.Tensor | None:
         """Single frames' times in their clips (B, 1), for a UNet with a frame embedding."""
@@ -900,7 +905,11 @@ class Trainer:
             provenance=provenance,
             parts={
                 name: part
-                for name, part in (("planner", self.planner), ("scorer", self.scorer))
+                for name, part in (
+                    ("planner", self.planner),
+                    ("scorer", self.scorer),
+                    ("image_unet", self.image_unet),
+                )
                 if part is not None
             },
         )
