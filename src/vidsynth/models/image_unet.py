@@ -79,3 +79,19 @@ class ImageUNet(nn.Module):
         t = torch.as_tensor(t, device=x.device).reshape(-1).expand(b).repeat_interleave(f)
         out = self.unet(images, t, encoder_hidden_states=context.repeat_interleave(f, 0)).sample
         return out.reshape(b, f, c, h, w).transpose(1, 2)
+
+
+def load_image_stage(folder: str | Path, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """A saved image stage (an ``image_unet/`` folder), with ``record`` (its training.json, or
+    None): an `ImageUNet`, or a UNet3D of the video model's architecture that learned first
+    frames alone (`UNet3DModel`, run with its temporal layers bypassed)."""
+    from vidsynth.models.unet3d import UNet3DModel
+
+    folder = Path(folder)
+    kind = json.loads((folder / "config.json").read_text()).get("_class_name")
+    if kind == "UNet3DConditionModel":
+        model = UNet3DModel.from_pretrained(folder, dtype=dtype)
+        record = folder / "training.json"
+        model.record = json.loads(record.read_text()) if record.is_file() else None
+        return model
+    return ImageUNet.from_pretrained(folder, dtype)

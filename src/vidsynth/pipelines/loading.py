@@ -210,9 +210,9 @@ def load(
         scorer = load_scorer(path / "scorer")
     image_unet = None
     if (path / "image_unet").is_dir():  # its first frames have a UNet of their own
-        from vidsynth.models.image_unet import ImageUNet
+        from vidsynth.models.image_unet import load_image_stage
 
-        image_unet = ImageUNet.from_pretrained(path / "image_unet", dtype=dt)
+        image_unet = load_image_stage(path / "image_unet", dtype=dt)
     pipe = TextToVideoPipeline(
         unet,
         vae,

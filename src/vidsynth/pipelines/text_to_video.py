@@ -79,7 +79,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         memory_budget: int | None = None,
         planner: MotionPlanner | None = None,
         scorer: FrameScorer | None = None,
-        image_unet: ImageUNet | None = None,
+        image_unet: ImageUNet | UNet3DModel | None = None,
     ) -> None:
         if unet.config.first_frame_motion and planner is None:
             raise InvalidParameter(
@@ -88,7 +88,8 @@ class TextToVideoPipeline(PromptAndScheduler):
             )
         self.planner = planner.eval() if planner is not None else None
         self.scorer = scorer.eval() if scorer is not None else None
-        # the first frames' own text-to-image UNet; without one, the video UNet draws them
+        # the first frames' own UNet (an ImageUNet, or a UNet3D that learned first frames
+        # alone, run with its temporal layers bypassed); without one, the video UNet draws them
         self.image_unet = image_unet.eval() if image_unet is not None else None
         self.unet = unet.eval()
         self.vae = vae.eval()
@@ -208,10 +209,9 @@ class TextToVideoPipeline(PromptAndScheduler):
         frame by a planned motion (`plan_motion`). `image`: the image stage, which draws
         first frames: the model's image UNet, or without one the video UNet with each frame a
         separate image (temporal layers bypassed)."""
-        if image and self.image_unet is not None:
-            image_unet = self.image_unet
-            return lambda x, t, context: image_unet(x.to(image_unet.dtype), t, context)
-        unet = self.unet
+        unet = self.image_unet if image and self.image_unet is not None else self.unet
+        if isinstance(unet, ImageUNet):
+            return lambda x, t, context: unet(x.to(unet.dtype), t, context)
 
         def fn(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
             concat = None

@@ -194,11 +194,6 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
             "train.num_workers applies to data.source = 'world' (a folder's clips are decoded "
             "once and kept in memory)"
         )
-    if config.task == "text-to-image" and config.model.init_from:
-        raise InvalidParameter(
-            "model.init_from applies to text-to-video and super-resolution tasks; a "
-            "text-to-image run starts from model.vae_path"
-        )
     if config.model.sr and config.task not in SR_TASKS:
         raise InvalidParameter(f"[model.sr] applies to tasks {SR_TASKS}, not {config.task!r}")
     if config.task in SR_TASKS:

@@ -102,6 +102,16 @@ def export_image_unet(
     return folder
 
 
+def part_entry(name: str, module: torch.nn.Module) -> list[str]:
+    """model_index.json's entry for a part: ``PART_ENTRIES``, but an image stage of the video
+    UNet's architecture is named as one."""
+    from vidsynth.models.unet3d import UNet3DModel
+
+    if name == "image_unet" and isinstance(module, UNet3DModel):
+        return ["diffusers", "UNet3DConditionModel"]
+    return PART_ENTRIES[name]
+
+
 def add_part(
     folder: Path,
     name: str,
@@ -118,7 +128,7 @@ def add_part(
     _replace_dir(tmp, final)
     index_path = folder / "model_index.json"
     index = json.loads(index_path.read_text())
-    index[name] = PART_ENTRIES[name]
+    index[name] = part_entry(name, module)
     part = index_path.with_name(index_path.name + ".tmp")
     part.write_text(json.dumps(index, indent=2))
     os.replace(part, index_path)
@@ -130,7 +140,7 @@ def add_image_stage(folder: Path, stage: Path) -> Path:
     model `folder`, which then draws its first frames with it. Refused, naming the mismatch,
     unless the two share their latent space, text encoder and noise schedule."""
     from vidsynth.errors import InvalidParameter, ModelNotFound
-    from vidsynth.models.image_unet import ImageUNet
+    from vidsynth.models.image_unet import load_image_stage
     from vidsynth.training.trainer import latent_space_fingerprint
 
     if not (stage / "image_unet").is_dir() or not (stage / "training.json").is_file():
@@ -164,15 +174,20 @@ def add_image_stage(folder: Path, stage: Path) -> Path:
             f"{stage} was trained with another noise schedule than {folder}'s "
             f"(they differ in {', '.join(differ)}); the two stages share one sampler"
         )
-    return add_part(folder, "image_unet", ImageUNet.from_pretrained(stage / "image_unet"), record)
+    return add_part(folder, "image_unet", load_image_stage(stage / "image_unet"), record)
 
 
 def _save_part(
     module: torch.nn.Module, folder: Path, dtype: torch.dtype, record: dict[str, Any] | None
 ) -> None:
-    # nn.Module.to: ModelMixin.to warns about a dtype change it has nothing to keep from
-    weights = torch.nn.Module.to(copy.deepcopy(module), dtype)
-    weights.save_pretrained(folder, safe_serialization=True)
+    from vidsynth.models.unet3d import UNet3DModel
+
+    if isinstance(module, UNet3DModel):
+        module.save_pretrained(folder, dtype=dtype)
+    else:
+        # nn.Module.to: ModelMixin.to warns about a dtype change it has nothing to keep from
+        weights = torch.nn.Module.to(copy.deepcopy(module), dtype)
+        weights.save_pretrained(folder, safe_serialization=True)
     if record is not None:
         (folder / "training.json").write_text(json.dumps(record, indent=2))
 
@@ -253,7 +268,7 @@ def _export_diffusion_model(
         "unet": ["diffusers", "UNet3DConditionModel"],
         **({"vae": ["diffusers", "AutoencoderKL"]} if vae is not None else {}),
         "text_encoder": ["transformers", "BertModel"],
-        **{name: PART_ENTRIES[name] for name in parts or {}},
+        **{name: part_entry(name, module) for name, module in (parts or {}).items()},
         "_vidsynth": {
             **extra,
             "text_encoder_package": mc.text_encoder_package,

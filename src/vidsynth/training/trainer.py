@@ -387,14 +387,25 @@ class Trainer:
         from vidsynth.models.unet3d import UNet3DConfig, UNet3DModel
 
         if self.config.task == "text-to-image":
-            from vidsynth.models.image_unet import ImageUNet
+            from vidsynth.models.image_unet import ImageUNet, load_image_stage
 
-            unet = ImageUNet.from_config(mc.unet)
-            vae_folder = Path(mc.vae_path)
-            if (vae_folder / "vae").is_dir():
-                vae_folder = vae_folder / "vae"
-            # v-prediction unless the config says otherwise, as the video UNets default to
-            self.noise_config = {"prediction_type": "v_prediction", **mc.scheduler}
+            if mc.init_from:
+                base = Path(mc.init_from)
+                # its image stage goes on learning; a model without one lends its video UNet,
+                # whose copy then learns first frames alone
+                own = base / "image_unet"
+                unet = load_image_stage(own if own.is_dir() else base / "unet")
+                vae_folder = base / "vae"
+                self.noise_config = json.loads(
+                    (base / "scheduler" / "scheduler_config.json").read_text()
+                )
+            else:
+                unet = ImageUNet.from_config(mc.unet)
+                vae_folder = Path(mc.vae_path)
+                if (vae_folder / "vae").is_dir():
+                    vae_folder = vae_folder / "vae"
+                # v-prediction unless the config says otherwise, as the video UNets default to
+                self.noise_config = {"prediction_type": "v_prediction", **mc.scheduler}
         elif mc.init_from:  # fine-tuning a whole model folder
             base = Path(mc.init_from)
             # fp32 master weights: exported models are stored in fp16
@@ -414,9 +425,9 @@ class Trainer:
             if (base / "planner").is_dir():  # the motion planner goes on with the model
                 self.planner = load_planner(base / "planner")
             if (base / "image_unet").is_dir():  # and the first frames' own UNet
-                from vidsynth.models.image_unet import ImageUNet
+                from vidsynth.models.image_unet import load_image_stage
 
-                self.image_unet = ImageUNet.from_pretrained(base / "image_unet")
+                self.image_unet = load_image_stage(base / "image_unet")
             if (base / "scorer").is_dir():  # and so does the frame scorer
                 self.scorer = load_scorer(base / "scorer")
                 # with the number of first frames the base model draws for it
@@ -864,7 +875,8 @@ class Trainer:
             provenance["init"] = self.init_record  # the run it continued
         if self.config.task == "text-to-image":
             # its latents must be those of the model it joins: `add-image-stage` checks
-            provenance["latent_space"] = latent_space_fingerprint(self.config.model.vae_path)
+            mc = self.config.model
+            provenance["latent_space"] = latent_space_fingerprint(mc.init_from or mc.vae_path)
         elif self.config.task != "vae":
             vae_record = Path(self.config.model.vae_path) / "training.json"
             if self.config.model.init_from:  # the VAE came with the model it continued
