@@ -45,6 +45,21 @@ def tiny_unet_config(**overrides: Any) -> dict[str, Any]:
     return config
 
 
+def tiny_image_unet_config(cross_attention_dim: int = 384) -> dict[str, Any]:
+    """UNet2DConditionModel kwargs of a tiny image stage (`ImageUNet`): two levels, 16 and 32
+    channels, self- and cross-attention at both (diffusers' attention_head_dim: heads)."""
+    return {
+        "sample_size": 8,
+        "block_out_channels": [16, 32],
+        "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+        "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+        "layers_per_block": 1,
+        "norm_num_groups": 8,
+        "cross_attention_dim": cross_attention_dim,
+        "attention_head_dim": [1, 2],
+    }
+
+
 def tiny_vae_config(levels: int = 4) -> dict[str, Any]:
     """`levels` levels, so the spatial factor is 2^(levels - 1): 8 by default, like the real
     VAE (the shapes VAE has 3 levels, a factor of 4); few channels."""

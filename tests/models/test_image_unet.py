@@ -9,17 +9,9 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from vidsynth.models.image_unet import ImageUNet
+from vidsynth.testing import tiny_image_unet_config
 
-TINY = {
-    "sample_size": 8,
-    "block_out_channels": [16, 32],
-    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-    "layers_per_block": 1,
-    "norm_num_groups": 8,
-    "cross_attention_dim": 12,
-    "attention_head_dim": [1, 2],
-}
+TINY = tiny_image_unet_config(cross_attention_dim=12)
 
 
 def _tiny(seed: int = 0) -> ImageUNet:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vidsynth.errors import InvalidParameter
-from vidsynth.testing import SHAPES_SCHEDULER, tiny_vae_config
+from vidsynth.testing import SHAPES_SCHEDULER, tiny_image_unet_config, tiny_vae_config
 from vidsynth.training.checkpoint import CheckpointStore
 from vidsynth.training.config import load_config, parse_config
 from vidsynth.training.trainer import Trainer, latent_space_fingerprint, train
@@ -562,9 +562,7 @@ def _picks_the_first_frame_its_scorer_likes(pipe) -> None:
     drawn = []
     for j in range(3):
         noise = pipe._noise([stream if j == 0 else derive_seed(stream, j)], one, 1)
-        drawn.append(
-            pipe._from_noise(["a red circle"], [""], noise, one, None, independent_frames=True)
-        )
+        drawn.append(pipe._from_noise(["a red circle"], [""], noise, one, None, image=True))
     assert pipe.first_frame(["a red circle"], [""], [5], one).equal(drawn[0][:, :, 0])
     seen = []
 
@@ -733,16 +731,7 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
         load(result.exported)
 
 
-TINY_IMAGE_UNET = {
-    "sample_size": 8,
-    "block_out_channels": [16, 32],
-    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-    "layers_per_block": 1,
-    "norm_num_groups": 8,
-    "cross_attention_dim": 384,
-    "attention_head_dim": [1, 2],  # diffusers' name for the number of heads
-}
+TINY_IMAGE_UNET = tiny_image_unet_config()
 
 
 def t2i_config(out, vae_path, **train):
@@ -799,9 +788,6 @@ def test_a_text_to_image_run_learns_first_frames_resumes_exactly_and_exports(tmp
     record = json.loads((folder / "training.json").read_text())
     assert record["latent_space"] == latent_space_fingerprint(trained_vae)
     assert record["image_frame"] == "first" and record["samples_seen"] == 12
-
-    with pytest.raises(InvalidParameter, match="init_from"):
-        parse_config({**t2i_config(tmp_path, trained_vae).to_dict(), "model": {"init_from": "x"}})
 
 
 def test_an_image_stage_draws_the_first_frames_of_the_model_it_joins(tmp_path, trained_vae, capsys):
@@ -874,3 +860,65 @@ def test_an_image_stage_draws_the_first_frames_of_the_model_it_joins(tmp_path, t
     kept = trainer.export(tmp_path / "kept")
     assert json.loads((kept / "image_unet" / "training.json").read_text()) == record
     assert load(kept).image_unet is not None
+
+
+def test_a_video_models_unet_can_learn_its_first_frames_alone(tmp_path, trained_vae):
+    """Task "text-to-image" with model.init_from a video model without an image stage: a copy
+    of its video UNet learns first frames alone. Added to the model, it draws the first frames
+    (temporal layers bypassed, "no first frame" given), the video UNet the clips."""
+    from vidsynth.cli import main
+    from vidsynth.models.unet3d import UNet3DModel
+    from vidsynth.pipelines.loading import load
+
+    config = t2v_config(tmp_path / "base", trained_vae, sample_every=0)
+    config.model.unet = {**config.model.unet, "first_frame": True, "in_channels": 9}
+    base = Trainer(config).train().exported
+    stage_config = t2i_config(tmp_path / "stage", trained_vae)
+    stage_config.model.init_from = str(base)
+    trainer = Trainer(stage_config)
+    assert isinstance(trainer.unwrapped, UNet3DModel)
+    start = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}
+    stage = trainer.train().exported
+    record = json.loads((stage / "training.json").read_text())
+    assert record["init"]["step"] == 4  # the video model it started from
+    assert record["latent_space"] == latent_space_fingerprint(base)
+    learned = UNet3DModel.from_pretrained(stage / "image_unet").state_dict()
+    # it learned: the spatial weights moved from the video UNet's
+    weight = "down_blocks.0.attentions.0.proj_in.weight"
+    assert not torch.allclose(learned[weight].float(), start[weight], atol=1e-4)
+
+    assert main(["add-image-stage", str(base), str(stage)]) == 0
+    index = json.loads((base / "model_index.json").read_text())
+    assert index["image_unet"] == ["diffusers", "UNet3DConditionModel"]
+    from vidsynth.training.model_card import write_model_card
+
+    report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
+    card = write_model_card(base, report, title="t").read_text()
+    assert "a copy of the UNet3D that went on learning first frames alone" in card
+    pipe = load(base)
+    assert isinstance(pipe.image_unet, UNet3DModel) and pipe.image_unet is not pipe.unet
+    calls = []
+
+    def spy(name, forward):
+        def run(sample, t, context, **kwargs):
+            flag = kwargs["concat"][:, -1, 0].mean().item()  # 1 where a first frame is given
+            calls.append((name, sample.shape[2], kwargs["independent_frames"], flag))
+            return forward(sample, t, context, **kwargs)
+
+        return run
+
+    pipe.image_unet.forward = spy("image", pipe.image_unet.forward)
+    pipe.unet.forward = spy("video", pipe.unet.forward)
+    pipe("a red circle moving right", seed=1)
+    assert calls == [("image", 1, True, 0.0)] * 2 + [("video", 4, False, 1.0)] * 2
+
+
+def test_every_config_in_the_repo_parses():
+    """The configs users run (the bundled models' and the experiments') stay valid."""
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).parents[2] / "configs").glob("*.toml"))
+    assert any(p.name == "shapes-first-frames.toml" for p in configs)
+    for path in configs:
+        config = load_config(path)
+        assert config.task and config.train.steps > 0, path

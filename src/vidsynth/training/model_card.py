@@ -109,14 +109,23 @@ def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
         ]
     image = folder / "image_unet" / "config.json"
     if image.is_file():
-        widths = "/".join(str(c) for c in json.loads(image.read_text())["block_out_channels"])
+        stage = json.loads(image.read_text())
+        widths = "/".join(str(c) for c in stage["block_out_channels"])
         lines += [
             "- Image stage (as a text-to-image model draws the image Stable Video Diffusion",
-            "  animates): the first frames come from a UNet of their own, diffusers'",
-            f"  UNet2DConditionModel ({widths} channels, self- and cross-attention at every",
-            "  level), in the same latent space, on the same schedule; the UNet3D draws the clip",
-            "  around the frame.",
+            "  animates): the first frames come from a UNet of their own, in the same latent",
+            "  space, on the same schedule; the UNet3D draws the clip around the frame.",
         ]
+        if stage.get("_class_name") == "UNet3DConditionModel":
+            lines.append(
+                "  It is a copy of the UNet3D that went on learning first frames alone (its "
+                "temporal layers bypassed)."
+            )
+        else:
+            lines.append(
+                f"  It is diffusers' UNet2DConditionModel ({widths} channels, self- and "
+                "cross-attention at every level)."
+            )
     scorer = folder / "scorer" / "config.json"
     if scorer.is_file():
         # the model folder's own default wins over the scorer's (as in the pipeline)
