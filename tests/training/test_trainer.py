@@ -873,8 +873,12 @@ def test_a_video_models_unet_can_learn_its_first_frames_alone(tmp_path, trained_
     config = t2v_config(tmp_path / "base", trained_vae, sample_every=0)
     config.model.unet = {**config.model.unet, "first_frame": True, "in_channels": 9}
     base = Trainer(config).train().exported
-    stage_config = t2i_config(tmp_path / "stage", trained_vae)
-    stage_config.model.init_from = str(base)
+    values = t2i_config(tmp_path / "stage", trained_vae).to_dict()
+    values["model"]["init_from"] = str(base)
+    with pytest.raises(InvalidParameter, match=r"leave model\.unet out"):
+        parse_config(values)  # the UNet comes from the model: a size for it would be ignored
+    values["model"]["unet"] = {}
+    stage_config = parse_config(values)
     trainer = Trainer(stage_config)
     assert isinstance(trainer.unwrapped, UNet3DModel)
     start = {k: v.clone() for k, v in trainer.unwrapped.state_dict().items()}

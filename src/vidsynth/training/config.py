@@ -194,6 +194,11 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
             "train.num_workers applies to data.source = 'world' (a folder's clips are decoded "
             "once and kept in memory)"
         )
+    if config.task == "text-to-image" and config.model.init_from and config.model.unet:
+        raise InvalidParameter(
+            "model.unet sizes a new image UNet; with model.init_from the image stage starts "
+            "from that model's, so leave model.unet out"
+        )
     if config.model.sr and config.task not in SR_TASKS:
         raise InvalidParameter(f"[model.sr] applies to tasks {SR_TASKS}, not {config.task!r}")
     if config.task in SR_TASKS:
