@@ -83,9 +83,10 @@ def export_image_unet(
     dtype: torch.dtype = torch.float16,
     provenance: dict[str, Any] | None = None,
 ) -> Path:
-    """A text-to-image stage (`ImageUNet`): folder/image_unet/ in diffusers' layout, the
-    noise schedule it was trained with (folder/scheduler/) and its record (training.json),
-    ready for ``vidsynth add-image-stage`` to put into a text-to-video model folder."""
+    """An image stage (an `ImageUNet`, or a UNet3D that learned first frames alone):
+    folder/image_unet/ in diffusers' layout, the noise schedule it was trained with
+    (folder/scheduler/) and its record (training.json), ready for ``vidsynth add-image-stage``
+    to put into a text-to-video model folder."""
     tmp = _fresh_tmp(folder)
     _save_part(model, tmp / "image_unet", dtype, None)
     sched = {k: v for k, v in noise_config.items() if not k.startswith("_")}

@@ -157,6 +157,12 @@ def _fresh_vae(kwargs: dict[str, Any]) -> AutoencoderKL:
     return vae
 
 
+def _vae_folder(path: str | Path) -> Path:
+    """A VAE's folder: `path` itself, or a model folder's vae/."""
+    path = Path(path)
+    return path / "vae" if (path / "vae").is_dir() else path
+
+
 def latent_space_fingerprint(vae_folder: str | Path) -> str | None:
     """A hash of what defines a VAE's latent space: its encoder, quant_conv and scaling factor.
 
@@ -167,9 +173,7 @@ def latent_space_fingerprint(vae_folder: str | Path) -> str | None:
 
     from safetensors.torch import load_file
 
-    folder = Path(vae_folder)
-    if (folder / "vae").is_dir():
-        folder = folder / "vae"
+    folder = _vae_folder(vae_folder)
     try:
         config = json.loads((folder / "config.json").read_text())
         weights = sorted(folder.glob("diffusion_pytorch_model*.safetensors"))
@@ -401,9 +405,7 @@ class Trainer:
                 )
             else:
                 unet = ImageUNet.from_config(mc.unet)
-                vae_folder = Path(mc.vae_path)
-                if (vae_folder / "vae").is_dir():
-                    vae_folder = vae_folder / "vae"
+                vae_folder = _vae_folder(mc.vae_path)
                 # v-prediction unless the config says otherwise, as the video UNets default to
                 self.noise_config = {"prediction_type": "v_prediction", **mc.scheduler}
         elif mc.init_from:  # fine-tuning a whole model folder
@@ -445,9 +447,7 @@ class Trainer:
             )
         else:
             unet = UNet3DModel(UNet3DConfig.from_dict(mc.unet))
-            vae_folder = Path(mc.vae_path)
-            if (vae_folder / "vae").is_dir():
-                vae_folder = vae_folder / "vae"
+            vae_folder = _vae_folder(mc.vae_path)
             self.noise_config = dict(mc.scheduler)
         self.vae: AutoencoderKL | None = None
         if self.config.task != "temporal-sr":  # pixel space: no VAE
