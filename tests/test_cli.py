@@ -96,6 +96,7 @@ def test_random_seed_is_printed_and_reproduces(tiny_model, tmp_path, capsys):
         (["--candidates", "2"], "candidates=2 needs a model that draws a first frame"),
         (["--guidance-interval", "1,0.5"], "guidance_interval's hi must be a number above"),
         (["--guidance-interval", "-1"], "guidance_interval's lo must be between 0"),
+        (["--first-frame-guidance-interval", "-1"], "first_frame_guidance_interval's lo must"),
     ],
 )
 def test_bad_input_is_one_line_not_a_traceback(tiny_model, tmp_path, capsys, args, message):

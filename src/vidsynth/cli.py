@@ -47,13 +47,26 @@ def _wxh(text: str) -> tuple[int, int]:
 
 
 INTERVAL_HELP = (
-    "apply guidance only where the noise level sigma is in (LO, HI] (LO or LO,HI; model "
-    "default); the other steps skip the unconditional pass"
+    "apply guidance to the clip only where the noise level sigma is in (LO, HI] (LO or LO,HI; "
+    "model default); the other steps skip the unconditional pass"
+)
+FIRST_FRAME_INTERVAL_HELP = (
+    "the same for the first frames, which a model with a first-frame stage draws as images "
+    "before the clip (model default; 0 guides every step)"
 )
 CANDIDATES_HELP = (
     "first frames drawn per clip, the model's frame scorer keeping the likest to the prompt "
     "(model default; 1 draws one)"
 )
+
+
+def _add_interval_args(p: argparse.ArgumentParser) -> None:
+    """The guidance intervals, the clip's and the first frames' (generate, eval)."""
+    for flag, help_text in (
+        ("--guidance-interval", INTERVAL_HELP),
+        ("--first-frame-guidance-interval", FIRST_FRAME_INTERVAL_HELP),
+    ):
+        p.add_argument(flag, type=_interval, default=None, metavar="LO[,HI]", help=help_text)
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -102,9 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", required=True, help=f"output file; {FORMATS_HELP}")
     gen.add_argument("--frames", type=_size, default=None, help="number of frames")
     gen.add_argument("--candidates", type=_size, default=None, help=CANDIDATES_HELP)
-    gen.add_argument(
-        "--guidance-interval", type=_interval, default=None, metavar="LO[,HI]", help=INTERVAL_HELP
-    )
+    _add_interval_args(gen)
     _add_sampling_args(gen)
     refine = gen.add_argument_group(
         "two-stage refinement (Zeroscope's recipe)",
@@ -240,6 +251,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ts.set_defaults(func=cmd_train_scorer)
 
+    tu = sub.add_parser(
+        "tune-scorer",
+        help="fine-tune a model's frame scorer on the model's own first frames, judged",
+        description=(
+            "Draw the model's candidate first frames for training captions of the shapes "
+            "world, let the world's judge say which show the caption's shapes and colours, and "
+            "fine-tune the model's frame scorer (scorer/) to rank them as the judge does. The "
+            "last tenth of the captions is kept out and scores the scorer before and after."
+        ),
+        epilog="Example: vidsynth tune-scorer runs/my-model/final --prompts 2048",
+    )
+    tu.add_argument("model", help="text-to-video model folder with a frame scorer")
+    tu.add_argument(
+        "--prompts", type=_size, default=2048, help="training captions to draw frames for [2048]"
+    )
+    tu.add_argument("--steps", type=_size, default=600, help="optimiser steps [600]")
+    tu.add_argument("--batch-size", type=_size, default=16, help="captions per step [16]")
+    tu.add_argument("--lr", type=float, default=3e-4, help="peak learning rate [3e-4]")
+    tu.add_argument("--seed", type=int, default=0, help="seed of the captions and frames [0]")
+    tu.add_argument(
+        "--checkpoints",
+        default=None,
+        help="folder for the drawn frames and the run's saves; the same command run again "
+        "resumes from it [MODEL/scorer-tuning, removed once the scorer is written]",
+    )
+    tu.set_defaults(func=cmd_tune_scorer)
+
     ai = sub.add_parser(
         "add-image-stage",
         help="give a text-to-video model a text-to-image UNet of its own for its first frames",
@@ -289,9 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--guidance", type=float, default=None, help="guidance scale (model default)")
     ev.add_argument("--scheduler", default=None, help="scheduler (model default)")
     ev.add_argument("--candidates", type=_size, default=None, help=CANDIDATES_HELP)
-    ev.add_argument(
-        "--guidance-interval", type=_interval, default=None, metavar="LO[,HI]", help=INTERVAL_HELP
-    )
+    _add_interval_args(ev)
     ev.add_argument(
         "--clips",
         type=int,
@@ -438,6 +474,7 @@ def _sampling_overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any
         "scheduler": args.scheduler,
         "candidates": getattr(args, "candidates", None),
         "guidance_interval": getattr(args, "guidance_interval", None),
+        "first_frame_guidance_interval": getattr(args, "first_frame_guidance_interval", None),
         **extra,
     }
     return {k: v for k, v in given.items() if v is not None}
@@ -690,6 +727,63 @@ def cmd_train_scorer(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_tune_scorer(args: argparse.Namespace) -> int:
+    import json
+    import logging
+    import shutil
+
+    from tqdm import tqdm
+
+    import vidsynth
+    from vidsynth.errors import InvalidParameter
+    from vidsynth.training.scorer_tuning import draw_own_frames, tune_scorer
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = _model_folder(args.model)
+    record = folder / "scorer" / "training.json"
+    pipe = vidsynth.load(folder, device="cpu")
+    if pipe.scorer is None:
+        raise InvalidParameter(
+            f"{folder} has no frame scorer to tune; train one first: vidsynth train-scorer "
+            f"{args.model}"
+        )
+    base = json.loads(record.read_text()) if record.is_file() else None
+    checkpoints = Path(args.checkpoints or folder / "scorer-tuning")
+    start = time.perf_counter()
+    with tqdm(total=args.prompts, desc="own first frames", unit="caption") as bar:
+        own = draw_own_frames(
+            pipe,
+            args.prompts,
+            seed=args.seed,
+            folder=checkpoints / "frames",
+            progress=lambda done, total: bar.update(done - bar.n),
+        )
+    scorer, report = tune_scorer(
+        pipe.scorer,
+        own,
+        lambda texts: pipe.encode_prompts(texts),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        checkpoints=checkpoints / "tuning",
+    )
+    command = (
+        f"vidsynth tune-scorer {args.model} --prompts {args.prompts} --steps {args.steps} "
+        f"--batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}"
+    )
+    summary = (
+        f"on {report.held_out} held-out captions, the pick's judged quality "
+        f"{100 * report.held_out_before:.1f}% before, {100 * report.held_out_after:.1f}% after "
+        f"(first frame {100 * report.held_out_first:.1f}%, best of "
+        f"{report.candidates} {100 * report.held_out_best:.1f}%)"
+    )
+    report.base = base  # how the scorer was trained before
+    code = _add_trained_part(folder, "scorer", scorer, report, command, start, summary)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the scorer is written: nothing to resume
+    return code
+
+
 def cmd_add_image_stage(args: argparse.Namespace) -> int:
     from vidsynth.training.export import add_image_stage
 
@@ -853,6 +947,7 @@ def _pick_cascade(args: argparse.Namespace) -> Any:
         fps=args.fps,
         candidates=args.candidates,
         guidance_interval=args.guidance_interval,
+        first_frame_guidance_interval=args.first_frame_guidance_interval,
         scheduler=args.scheduler,
     )
 
@@ -911,6 +1006,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             fps=args.fps,
             candidates=args.candidates,
             guidance_interval=args.guidance_interval,
+            first_frame_guidance_interval=args.first_frame_guidance_interval,
             scheduler=args.scheduler,
             progress=progress,
         )

@@ -77,6 +77,7 @@ def test_history_pages_newest_first_and_models_health(client):
     assert model["limits"]["max_queue"] == 100 and model["limits"]["max_candidates"] == 8
     assert model["defaults"]["candidates"] == 1
     assert model["defaults"]["guidance_interval"] == [0.0, None]
+    assert model["defaults"]["first_frame_guidance_interval"] == [0.0, None]
 
 
 def test_a_job_records_its_guidance_interval_and_first_frames(client):
@@ -88,6 +89,7 @@ def test_a_job_records_its_guidance_interval_and_first_frames(client):
         client, prompt="a red circle", seed=1, steps=4, guidance=5.0, guidance_interval=[0.7]
     ).json()
     assert part["params"]["guidance_interval"] == [0.7, None]
+    assert part["params"]["first_frame_guidance_interval"] == [0.0, None]
     videos = []
     for job in (plain, part):
         done = wait_done(client, job["id"])
@@ -126,6 +128,10 @@ def test_idempotency_key_returns_the_same_job(client):
         # the tiny model has no frame scorer
         ({"task": "text-to-video", "params": {"candidates": 2}}, "needs a model that draws"),
         ({"task": "text-to-video", "params": {"guidance_interval": [2, 1]}}, "hi must be"),
+        (
+            {"task": "text-to-video", "params": {"first_frame_guidance_interval": [2, 1]}},
+            "first_frame_guidance_interval's hi must be",
+        ),
         ({"task": "text-to-video", "params": {"guidance_interval": ["1"]}}, "params.guidance"),
         ({"task": "text-to-video", "params": {"guidance_interval": []}}, "params.guidance"),
     ],

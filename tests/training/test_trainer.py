@@ -423,6 +423,33 @@ def test_finetuning_adds_a_first_frame_input_and_generates_in_two_stages(tmp_pat
     one = pipe.batch(["a blue square"], seeds=[4])
     assert np.abs(one[0].frames.astype(int) - two[1].frames.astype(int)).max() <= 1
 
+    # each stage has its own guidance interval: the clip's leaves the first frame's alone
+    batches = []
+
+    def count(sample, t, context, **kwargs):
+        batches.append((kwargs["independent_frames"], sample.shape[0]))
+        return forward(sample, t, context, **kwargs)
+
+    def stages() -> tuple[list[int], list[int]]:
+        image = [b for still, b in batches if still]
+        clip = [b for still, b in batches if not still]
+        batches.clear()
+        return image, clip
+
+    pipe.unet.forward = count
+    clip_only = pipe("a blue square", seed=4, num_inference_steps=4, guidance_interval=[0.7])
+    image, clip = stages()
+    assert image == [2] * 4 and clip[0] == 2 and clip[-1] == 1
+    assert clip_only.info["guidance_interval"] == [0.7, None]
+    assert "first_frame_guidance_interval" not in clip_only.info
+    first_only = pipe(
+        "a blue square", seed=4, num_inference_steps=4, first_frame_guidance_interval=[0.7]
+    )
+    image, clip = stages()
+    assert image[0] == 2 and image[-1] == 1 and clip == [2] * 4
+    assert first_only.info["first_frame_guidance_interval"] == [0.7, None]
+    assert "guidance_interval" not in first_only.info
+
     report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
     card = write_model_card(result.exported, report, title="t").read_text()
     assert "First-frame input" in card and "single frames (the clips' first frames)" in card
@@ -585,7 +612,7 @@ def _picks_the_first_frame_its_scorer_likes(pipe) -> None:
 
 
 def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_the_planner(
-    tmp_path, trained_vae, capsys
+    tmp_path, trained_vae, capsys, monkeypatch
 ):
     """model.unet.first_frame_motion: the UNet is given each clip's first frame animated by the
     clip's true motion; the base model's planner goes with the export, whose pipeline animates
@@ -724,6 +751,21 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     card = write_model_card(result.exported, report, title="t").read_text()
     assert "keeps the one it scores\n  highest (default 4)" in card
     assert f"- Frame scorer: `{record['command']}` — 2 steps" in card
+
+    # `vidsynth tune-scorer`, with a stand-in for the judge: a tiny random model draws nothing
+    # the judge finds right, so nothing would be left to rank
+    import vidsynth.training.scorer_tuning as tuning
+
+    monkeypatch.setattr(tuning, "judged_quality", lambda frame, target: float(frame.sum() % 2))
+    tune = ["tune-scorer", str(result.exported), "--prompts", "20", "--steps", "2"]
+    assert main([*tune, "--batch-size", "2"]) == 0
+    assert not (result.exported / "scorer-tuning").exists()  # removed once written
+    tuned = json.loads((result.exported / "scorer" / "training.json").read_text())
+    assert tuned["base"] == record and tuned["command"].startswith("vidsynth tune-scorer")
+    assert (tuned["prompts"], tuned["held_out"], tuned["candidates"]) == (20, 2, 4)
+    card = write_model_card(result.exported, report, title="t").read_text()
+    assert f"- Frame scorer: `{record['command']}` — 2 steps" in card  # how it began
+    assert "- Frame scorer, tuned on the model's own first frames: `vidsynth tune-scorer" in card
     assert main(["train-planner", str(tmp_path / "nothing")]) == 2
     assert "is not a model folder" in capsys.readouterr().err
     shutil.rmtree(result.exported / "planner")

@@ -56,6 +56,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "fps",
         "candidates",
         "guidance_interval",
+        "first_frame_guidance_interval",
         "scheduler",
         "decode_chunk_size",
     ),

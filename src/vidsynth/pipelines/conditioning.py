@@ -94,7 +94,11 @@ class PromptAndScheduler:
             # best-of-N first frames (text-to-video with a frame scorer)
             **({"candidates": params.candidates} if getattr(params, "candidates", 1) > 1 else {}),
             # guidance in a limited interval of noise levels (text-to-video)
-            **_interval_info(getattr(params, "guidance_interval", None)),
+            **_interval_info("guidance_interval", getattr(params, "guidance_interval", None)),
+            **_interval_info(
+                "first_frame_guidance_interval",
+                getattr(params, "first_frame_guidance_interval", None),
+            ),
             "scheduler": scheduler
             or self.defaults.scheduler
             or self.scheduler_config.get("_class_name", ""),
@@ -113,9 +117,9 @@ class PromptAndScheduler:
         ]
 
 
-def _interval_info(interval: tuple[float, float] | None) -> dict[str, Any]:
-    """A guidance interval as a result records it: [lo, hi] (hi None: unbounded), only when
-    it is not every step's."""
+def _interval_info(name: str, interval: tuple[float, float] | None) -> dict[str, Any]:
+    """A guidance interval as a result records it under `name`: [lo, hi] (hi None:
+    unbounded), only when it is not every step's."""
     if interval is None or interval == (0.0, math.inf):
         return {}
-    return {"guidance_interval": interval_json(interval)}
+    return {name: interval_json(interval)}

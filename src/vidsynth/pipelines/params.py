@@ -26,6 +26,9 @@ class GenerationParams:
     candidates: int = 1
     # the noise levels (lo, hi] where guidance applies; elsewhere the conditional pass alone
     guidance_interval: tuple[float, float] = (0.0, math.inf)
+    # the same for the first frames (a model that draws them as images first): a stage of its
+    # own, whose best interval is not the clip's
+    first_frame_guidance_interval: tuple[float, float] = (0.0, math.inf)
 
     @classmethod
     def checked(
@@ -39,6 +42,7 @@ class GenerationParams:
         fps: float,
         candidates: int = 1,
         guidance_interval: Sequence[float | None] = (0.0, None),
+        first_frame_guidance_interval: Sequence[float | None] = (0.0, None),
         spatial_factor: int = 8,
     ) -> GenerationParams:
         _integer("num_frames", num_frames, low=1, high=MAX_FRAMES)
@@ -48,6 +52,9 @@ class GenerationParams:
         _number("fps", fps, low=0.1, high=240.0)
         _integer("candidates", candidates, low=1, high=MAX_CANDIDATES)
         interval = check_guidance_interval(guidance_interval)
+        first_interval = check_guidance_interval(
+            first_frame_guidance_interval, "first_frame_guidance_interval"
+        )
         return cls(
             int(num_frames),
             int(height),
@@ -57,6 +64,7 @@ class GenerationParams:
             float(fps),
             int(candidates),
             interval,
+            first_interval,
         )
 
 
@@ -72,23 +80,23 @@ def check_size(height: object, width: object, spatial_factor: int = 8) -> None:
             )
 
 
-def check_guidance_interval(interval: object) -> tuple[float, float]:
+def check_guidance_interval(
+    interval: object, name: str = "guidance_interval"
+) -> tuple[float, float]:
     """A guidance interval as (lo, hi) noise levels, from [lo] or [lo, hi] where hi may be
-    None or inf (no upper bound)."""
+    None or inf (no upper bound); `name` is the parameter's, for the messages."""
     forms = (1, 2)  # [lo] or [lo, hi]
     if (
         isinstance(interval, str)
         or not isinstance(interval, Sequence)
         or len(interval) not in forms
     ):
-        raise InvalidParameter(
-            f"guidance_interval must be [lo] or [lo, hi] (noise levels), got {interval!r}"
-        )
+        raise InvalidParameter(f"{name} must be [lo] or [lo, hi] (noise levels), got {interval!r}")
     lo, hi = (*interval, None)[:2]
     hi = math.inf if hi is None else hi
-    _number("guidance_interval's lo", lo, low=0.0, high=math.inf)
+    _number(f"{name}'s lo", lo, low=0.0, high=math.inf)
     if isinstance(hi, bool) or not isinstance(hi, int | float) or math.isnan(hi) or hi <= lo:
-        raise InvalidParameter(f"guidance_interval's hi must be a number above lo={lo}, got {hi!r}")
+        raise InvalidParameter(f"{name}'s hi must be a number above lo={lo}, got {hi!r}")
     return float(lo), float(hi)
 
 

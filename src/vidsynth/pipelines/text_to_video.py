@@ -59,6 +59,8 @@ class Defaults:
     candidates: int | None = None  # first frames per clip to pick from; None: the scorer's
     # noise levels [lo] or [lo, hi] where guidance applies (hi None: no upper bound)
     guidance_interval: Sequence[float | None] = (0.0, None)
+    # the same for the first frames' image stage: guided at every step unless a model says
+    first_frame_guidance_interval: Sequence[float | None] = (0.0, None)
     scheduler: str | None = None  # None: the checkpoint's own scheduler
     negative_prompt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -150,6 +152,9 @@ class TextToVideoPipeline(PromptAndScheduler):
             fps=pick("fps", d.fps),
             candidates=pick("candidates", d.candidates or self.default_candidates),
             guidance_interval=pick("guidance_interval", d.guidance_interval),
+            first_frame_guidance_interval=pick(
+                "first_frame_guidance_interval", d.first_frame_guidance_interval
+            ),
             spatial_factor=self.vae_scale,
         )
         if params.candidates > 1 and (self.scorer is None or not self.unet.config.first_frame):
@@ -365,25 +370,43 @@ class TextToVideoPipeline(PromptAndScheduler):
         N frames are drawn per clip (the first from that same noise, so N = 1 is the same
         frame) and the frame scorer keeps the one it finds likest its prompt (best-of-N)."""
         n = params.candidates
+        image = self.first_frame_candidates(
+            prompts, negative_prompts, seeds, params, scheduler=scheduler
+        )
+        if n == 1:
+            return image
+        return image.unflatten(0, (len(seeds), n))[
+            torch.arange(len(seeds)), self.pick(prompts, image, n)
+        ]
+
+    @torch.inference_mode()
+    def first_frame_candidates(
+        self,
+        prompts: Sequence[str],
+        negative_prompts: Sequence[str],
+        seeds: Sequence[int],
+        params: GenerationParams,
+        *,
+        scheduler: str | None = None,
+    ) -> torch.Tensor:
+        """All ``params.candidates`` first frames (latents (B * n, C, h, w), clip-major) that
+        `first_frame` picks from."""
+        n = params.candidates
         streams = [derive_seed(s, FIRST_FRAME_STREAM) for s in seeds]
         noise = self._noise(
             [stream if j == 0 else derive_seed(stream, j) for stream in streams for j in range(n)],
             params,
             1,
         )
-        image = self._from_noise(
+        return self._from_noise(
             [p for p in prompts for _ in range(n)],
             [p for p in negative_prompts for _ in range(n)],
             noise,
             params,
             scheduler,
+            guidance_interval=params.first_frame_guidance_interval,
             image=True,
         )[:, :, 0]
-        if n == 1:
-            return image
-        return image.unflatten(0, (len(seeds), n))[
-            torch.arange(len(seeds)), self.pick(prompts, image, n)
-        ]
 
     @torch.inference_mode()
     def pick(self, prompts: Sequence[str], candidates: torch.Tensor, n: int) -> torch.Tensor:
@@ -403,9 +426,12 @@ class TextToVideoPipeline(PromptAndScheduler):
         params: GenerationParams,
         scheduler: str | None,
         progress: ProgressFn | None = None,
+        *,
+        guidance_interval: tuple[float, float] | None = None,
         **model_kwargs: Any,
     ) -> torch.Tensor:
-        """`sample` along the whole schedule, from unit `noise` scaled as the scheduler wants."""
+        """`sample` along the whole schedule, from unit `noise` scaled as the scheduler wants,
+        guided in `guidance_interval` (the clip's, ``params.guidance_interval``, by default)."""
         sched = self.scheduler(scheduler)
         # set the schedule first: Euler's initial sigma depends on it
         sched.set_timesteps(params.num_inference_steps, device=self.device)
@@ -418,7 +444,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             sched.timesteps,
             params.guidance_scale,
             progress,
-            guidance_interval=params.guidance_interval,
+            guidance_interval=guidance_interval or params.guidance_interval,
             **model_kwargs,
         )
 
@@ -441,6 +467,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         fps: float | None = None,
         candidates: int | None = None,
         guidance_interval: Sequence[float | None] | None = None,
+        first_frame_guidance_interval: Sequence[float | None] | None = None,
         scheduler: str | None = None,
         latents: torch.Tensor | None = None,
         decode_chunk_size: int = 8,
@@ -458,6 +485,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             fps=fps,
             candidates=candidates,
             guidance_interval=guidance_interval,
+            first_frame_guidance_interval=first_frame_guidance_interval,
         )
         z = self.generate_latents(
             prompts,
@@ -518,6 +546,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         fps: float | None = None,
         candidates: int | None = None,
         guidance_interval: Sequence[float | None] | None = None,
+        first_frame_guidance_interval: Sequence[float | None] | None = None,
         scheduler: str | None = None,
         latents: torch.Tensor | None = None,
         decode_chunk_size: int = 8,
@@ -540,6 +569,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             fps=fps,
             candidates=candidates,
             guidance_interval=guidance_interval,
+            first_frame_guidance_interval=first_frame_guidance_interval,
             scheduler=scheduler,
             latents=latents,
             decode_chunk_size=decode_chunk_size,

@@ -401,6 +401,9 @@ def create_app(settings: Settings) -> FastAPI:
                         "guidance_interval": interval_json(
                             check_guidance_interval(d.guidance_interval)
                         ),
+                        "first_frame_guidance_interval": interval_json(
+                            check_guidance_interval(d.first_frame_guidance_interval)
+                        ),
                     },
                     limits=asdict(limits),
                 )

@@ -44,6 +44,13 @@ class TextToVideoParams(BaseModel):
         description="[lo] or [lo, hi]: the noise levels sigma where guidance applies (hi null: "
         "no upper bound)",
     )
+    first_frame_guidance_interval: list[Annotated[float, Field(**_float)] | None] | None = Field(
+        None,
+        min_length=1,
+        max_length=2,
+        description="the same for the first frames, drawn as images before the clip by a model "
+        "that has a first-frame stage",
+    )
     model: str | None = Field(None, description="a model id from /v1/models (default: served)")
 
 

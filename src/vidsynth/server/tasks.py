@@ -72,6 +72,7 @@ def resolve_text_to_video(
         fps=params.get("fps"),
         candidates=params.get("candidates"),
         guidance_interval=params.get("guidance_interval"),
+        first_frame_guidance_interval=params.get("first_frame_guidance_interval"),
     )
     # Defaults may come from the model; check them against the server's bounds as well.
     resolved = {
@@ -85,6 +86,7 @@ def resolve_text_to_video(
         "fps": checked.fps,
         "candidates": checked.candidates,
         "guidance_interval": interval_json(checked.guidance_interval),
+        "first_frame_guidance_interval": interval_json(checked.first_frame_guidance_interval),
         "model": pipe.name,
     }
     if resolved["negative_prompt"] is None:
@@ -107,6 +109,7 @@ def run_text_to_video(pipe: Any, params: dict[str, Any], seed: int, progress: Pr
         # jobs queued before these were resolved get the model's defaults
         candidates=params.get("candidates"),
         guidance_interval=params.get("guidance_interval"),
+        first_frame_guidance_interval=params.get("first_frame_guidance_interval"),
         seed=seed,
         progress=progress,
     )

@@ -169,14 +169,41 @@ def _part_lines(folder: Path) -> list[str]:
         if not path.is_file():
             continue
         record = json.loads(path.read_text())
-        commit = record.get("git_commit")
-        share = 100 * record.get("held_out_accuracy", 0)
-        lines.append(
-            f"- {what}: `{record.get('command')}` — {record.get('steps')} steps on {data}, "
-            f"{record.get('train_seconds')} s; {right} {share:.1f}%"
-            + (f", code at commit `{commit[:12]}`" if commit else "")
-        )
+        tuned = None
+        if "base" in record:  # tuned on the model's own frames (`vidsynth tune-scorer`)
+            record, tuned = record["base"] or {}, record
+        if record:
+            share = 100 * record.get("held_out_accuracy", 0)
+            lines.append(
+                f"- {what}: `{record.get('command')}` — {record.get('steps')} steps on {data}, "
+                f"{record.get('train_seconds')} s; {right} {share:.1f}%{_commit(record)}"
+            )
+        if tuned is not None:
+            lines.append(_tuning_line(what, tuned))
     return lines
+
+
+def _commit(record: dict[str, Any]) -> str:
+    commit = record.get("git_commit")
+    return f", code at commit `{commit[:12]}`" if commit else ""
+
+
+def _tuning_line(what: str, r: dict[str, Any]) -> str:
+    """A `vidsynth tune-scorer` record (``TuningReport``) as the card says it."""
+
+    def pct(key: str) -> str:
+        return f"{100 * r.get(key, 0):.1f}%"
+
+    return (
+        f"- {what}, tuned on the model's own first frames: `{r.get('command')}` — "
+        f"{r.get('steps')} steps on the {r.get('candidates')} first frames the model drew for "
+        f"each of {r.get('prompts')} training captions, judged by the world's judge, "
+        f"{r.get('drawing_seconds')} s to draw and judge them and {r.get('tuning_seconds')} s "
+        f"to tune; on the {r.get('held_out')} held-out captions, the judged "
+        f"quality of its pick {pct('held_out_before')} before and {pct('held_out_after')} "
+        f"after (first frame {pct('held_out_first')}, best frame {pct('held_out_best')})"
+        + _commit(r)
+    )
 
 
 def write_model_card(
