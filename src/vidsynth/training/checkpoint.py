@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from vidsynth.errors import InvalidParameter
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
@@ -75,6 +77,24 @@ class CheckpointStore:
             p.stem: torch.load(p, map_location=map_location, weights_only=True)
             for p in sorted(path.glob("*.pt"))
         }
+        return tensors, state
+
+    def resume(self, run: dict[str, Any], parts: dict[str, Any]) -> tuple[dict, dict] | None:
+        """Load the latest checkpoint into `parts` (name → object with ``load_state_dict``)
+        after cleaning up a killed write; None when there is none. A checkpoint of another
+        `run` (the settings a run saved with its state) is refused by name. Returns (tensors,
+        state) for what the parts do not hold."""
+        self.clean_partial()
+        if self.latest() is None:
+            return None
+        tensors, state = self.load()
+        if state["run"] != run:
+            raise InvalidParameter(
+                f"the checkpoints in {self.root} are of another run ({state['run']}); "
+                "use the same settings or another folder"
+            )
+        for name, part in parts.items():
+            part.load_state_dict(tensors[name])
         return tensors, state
 
     def _prune(self, keep_also: Path) -> None:

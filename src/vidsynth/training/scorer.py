@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKL
 
-from vidsynth.errors import InvalidParameter
 from vidsynth.models.frame_scorer import FrameScorer
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.training.checkpoint import CheckpointStore
@@ -182,21 +181,13 @@ def train_scorer(
     run = {"steps": steps, "batch_size": batch_size, "negatives": negatives, "lr": lr}
     run |= {"seed": seed, "image_size": image_size}
     first, recent, seconds = 0, [], 0.0
-    if store is not None:
-        store.clean_partial()
-        if store.latest() is not None:
-            tensors, state = store.load()
-            if state["run"] != run:
-                raise InvalidParameter(
-                    f"the checkpoints in {store.root} are of another run ({state['run']}); "
-                    "use the same settings or another folder"
-                )
-            scorer.load_state_dict(tensors["scorer"])
-            optim.load_state_dict(tensors["optimizer"])
-            sched.load_state_dict(tensors["schedule"])
-            rng.bit_generator.state = state["rng"]
-            first, recent, seconds = state["step"], state["recent"], state["seconds"]
-            log.info("scorer: resumed at step %d from %s", first, store.root)
+    parts = {"scorer": scorer, "optimizer": optim, "schedule": sched}
+    saved = store.resume(run, parts) if store is not None else None
+    if saved is not None:
+        _, state = saved
+        rng.bit_generator.state = state["rng"]
+        first, recent, seconds = state["step"], state["recent"], state["seconds"]
+        log.info("scorer: resumed at step %d from %s", first, store.root)
 
     def batch(rng: np.random.Generator, size: int) -> tuple[torch.Tensor, ...]:
         images, blobs, captions, misses = scorer_batch(rng, size, negatives, image_size)

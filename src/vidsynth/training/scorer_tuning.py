@@ -237,21 +237,13 @@ def tune_scorer(
     store = CheckpointStore(checkpoints) if checkpoints is not None else None
     run = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "prompts": count}
     first, seconds = 0, 0.0
-    if store is not None:
-        store.clean_partial()
-        if store.latest() is not None:
-            tensors, state = store.load()
-            if state["run"] != run:
-                raise InvalidParameter(
-                    f"the checkpoints in {store.root} are of another run ({state['run']}); "
-                    "use the same settings or another folder"
-                )
-            scorer.load_state_dict(tensors["scorer"])
-            optim.load_state_dict(tensors["optimizer"])
-            sched.load_state_dict(tensors["schedule"])
-            generator.set_state(tensors["generator"])
-            first, seconds = state["step"], state["seconds"]
-            log.info("scorer tuning: resumed at step %d from %s", first, store.root)
+    parts = {"scorer": scorer, "optimizer": optim, "schedule": sched}
+    saved = store.resume(run, parts) if store is not None else None
+    if saved is not None:
+        tensors, state = saved
+        generator.set_state(tensors["generator"])
+        first, seconds = state["step"], state["seconds"]
+        log.info("scorer tuning: resumed at step %d from %s", first, store.root)
     start = time.perf_counter() - seconds
     for step in range(first, steps):
         rows = train[torch.randint(len(train), (batch_size,), generator=generator)]
