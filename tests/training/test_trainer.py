@@ -735,6 +735,7 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     assert only.mask is None and torch.allclose(only.shift[0, :, 0], red.shift[0, :, 0])
 
     assert main(["train-planner", str(result.exported), "--steps", "2", "--batch-size", "4"]) == 0
+    assert not (result.exported / "planner-checkpoints").exists()  # removed once written
     record = json.loads((result.exported / "planner" / "training.json").read_text())
     assert record["steps"] == 2 and record["command"].startswith("vidsynth train-planner")
     from vidsynth.training.model_card import write_model_card

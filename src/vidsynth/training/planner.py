@@ -12,12 +12,14 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.text_encoder import TextEncoder
+from vidsynth.training.checkpoint import CheckpointStore
 from vidsynth.training.data import MAX_OBJECTS, object_motion, world_palette
 from vidsynth.world.spec import (
     BASE_FPS,
@@ -166,9 +168,15 @@ def train_planner(
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
+    checkpoints: str | Path | None = None,
+    checkpoint_every: int = 100,
 ) -> tuple[MotionPlanner, PlannerReport]:
     """A planner for `text_encoder`'s token states with a slot per object a world caption can
-    name, trained with cross-entropy and Adam."""
+    name, trained with cross-entropy and Adam.
+
+    With `checkpoints` (a folder), the run saves itself there every `checkpoint_every` steps
+    and a run with the same arguments picks up from the latest save: the same batches follow,
+    so a run killed and resumed ends where an unbroken one would."""
     torch.manual_seed(seed)
     codebook = world_motions()
     planner = MotionPlanner(
@@ -183,7 +191,17 @@ def train_planner(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, steps)
     rng = np.random.default_rng([seed, 1])
     recent: list[float] = []
-    for step in range(steps):
+    store = CheckpointStore(checkpoints) if checkpoints is not None else None
+    run = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed}
+    parts = {"planner": planner, "optimizer": optim, "schedule": sched}
+    saved = store.resume(run, parts) if store is not None else None
+    first = 0
+    if saved is not None:
+        _, state = saved
+        rng.bit_generator.state = state["rng"]
+        first, recent = state["step"], state["recent"]
+        log.info("planner: resumed at step %d from %s", first, store.root)
+    for step in range(first, steps):
         captions, motions, colours = caption_batch(rng, batch_size, codebook)
         with torch.no_grad():
             context = text_encoder(captions).float()
@@ -197,6 +215,11 @@ def train_planner(
         recent = [*recent, float(right)][-10:]
         if step % 100 == 0 or step == steps - 1:
             log.info("planner step %d: loss %.4f, accuracy %.3f", step, loss.item(), recent[-1])
+        done = step + 1
+        if store is not None and (done % checkpoint_every == 0 or done == steps):
+            tensors = {name: part.state_dict() for name, part in parts.items()}
+            state = {"run": run, "rng": rng.bit_generator.state, "recent": recent}
+            store.save(done, tensors, state)
     held = caption_batch(np.random.default_rng([seed, 2]), 512, codebook)
     held_out = accuracy(planner.eval(), text_encoder, *held)
     return planner, PlannerReport(steps, float(np.mean(recent)), held_out)
