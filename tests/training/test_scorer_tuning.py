@@ -95,20 +95,13 @@ def test_tuning_learns_to_rank_candidates_as_the_judge_does(encode) -> None:
 def test_a_killed_tuning_resumes_where_it_stopped(tmp_path, monkeypatch, encode) -> None:
     import vidsynth.training.scorer_tuning as tuning
     from vidsynth.errors import InvalidParameter
+    from vidsynth.testing import interrupted_on_call
 
     own = _rendered_candidates(24, seed=3)
     settings = {"steps": 4, "batch_size": 4}
     whole, report = tuning.tune_scorer(_scorer(), own, encode, **settings)
-    real, calls = tuning.ranking_loss, []
-
-    def killed_in_step_3(*args):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
     folder = tmp_path / "checkpoints"
-    monkeypatch.setattr(tuning, "ranking_loss", killed_in_step_3)
+    monkeypatch.setattr(tuning, "ranking_loss", interrupted_on_call(tuning.ranking_loss, 3))
     with pytest.raises(KeyboardInterrupt):
         tuning.tune_scorer(
             _scorer(), own, encode, **settings, checkpoints=folder, checkpoint_every=2
