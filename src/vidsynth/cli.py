@@ -742,7 +742,6 @@ def cmd_train_scorer(args: argparse.Namespace) -> int:
 
 
 def cmd_tune_scorer(args: argparse.Namespace) -> int:
-    import json
     import logging
     import shutil
 
@@ -754,14 +753,12 @@ def cmd_tune_scorer(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     folder = _model_folder(args.model)
-    record = folder / "scorer" / "training.json"
     pipe = vidsynth.load(folder, device="cpu")
     if pipe.scorer is None:
         raise InvalidParameter(
             f"{folder} has no frame scorer to tune; train one first: vidsynth train-scorer "
             f"{args.model}"
         )
-    base = json.loads(record.read_text()) if record.is_file() else None
     checkpoints = Path(args.checkpoints or folder / "scorer-tuning")
     start = time.perf_counter()
     with tqdm(total=args.prompts, desc="own first frames", unit="caption") as bar:
@@ -792,7 +789,7 @@ def cmd_tune_scorer(args: argparse.Namespace) -> int:
         f"(first frame {100 * report.held_out_first:.1f}%, best of "
         f"{report.candidates} {100 * report.held_out_best:.1f}%)"
     )
-    report.base = base  # how the scorer was trained before
+    report.base = pipe.scorer.record  # how the scorer was trained before (load_scorer's)
     code = _add_trained_part(folder, "scorer", scorer, report, command, start, summary)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the scorer is written: nothing to resume
     return code

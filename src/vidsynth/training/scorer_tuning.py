@@ -131,6 +131,7 @@ def draw_own_frames(
 def _draw_chunk(
     pipe: Any, params: Any, seed: int, start: int, size: int
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from vidsynth.models.vae import decode_to_uint8
     from vidsynth.sampling.noise import derive_seed
 
     rng = np.random.default_rng([seed, start])
@@ -143,8 +144,9 @@ def _draw_chunk(
         negs = [pipe.defaults.negative_prompt] * len(batch)
         with torch.inference_mode():
             latents = pipe.first_frame_candidates(batch, negs, seeds, params)
-            images = pipe.decode(latents[:, :, None])[:, :, 0].float().clamp(0, 1)
-        frames.append((images * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+            # as the pipeline's clips are decoded, so the judge sees what users get
+            images = decode_to_uint8(pipe.vae, latents[:, :, None])[:, 0]
+        frames.append(images.numpy())
     pixels = np.concatenate(frames).reshape(size, n, *frames[0].shape[1:])
     quality = np.array(
         [[judged_quality(pixels[p, j], targets[p]) for j in range(n)] for p in range(size)],
