@@ -114,6 +114,10 @@ def test_guidance_interval_skips_the_unconditional_pass_outside_it(pipe, unet_ba
     again = pipe("a red circle", seed=0, num_inference_steps=4)
     assert np.array_equal(again.frames, part.frames)
     assert again.info["guidance_interval"] == [0.7, None]
+    # this model draws no first frames: their interval changes nothing and is not recorded
+    both = pipe("a red circle", seed=0, num_inference_steps=4, first_frame_guidance_interval=[1])
+    assert np.array_equal(both.frames, part.frames)
+    assert "first_frame_guidance_interval" not in both.info
 
 
 @pytest.mark.parametrize(
@@ -150,20 +154,49 @@ def test_too_many_frames_for_memory_is_refused_up_front(pipe, monkeypatch):
         pipe("a red circle", num_frames=400, height=256, width=256)
 
 
-def test_memory_estimate_is_an_upper_bound(pipe):
+def test_memory_check_counts_the_first_frame_stage(pipe):
+    """A model draws its first frames before the clip, by an image stage of its own when it
+    has one: a request whose clip fits but whose first frames do not is refused up front."""
+    from vidsynth.models.image_unet import ImageUNet
+    from vidsynth.models.unet3d import UNet3DConfig, UNet3DModel
+    from vidsynth.pipelines.text_to_video import TextToVideoPipeline
+    from vidsynth.testing import tiny_image_unet_config, tiny_unet_config
+
+    unet = UNet3DModel(UNet3DConfig.from_dict(tiny_unet_config(first_frame=True, in_channels=9)))
+    wide = {**tiny_image_unet_config(cross_attention_dim=32), "block_out_channels": [256, 512]}
+    parts = (unet, pipe.vae, pipe.text_encoder, pipe.scheduler_config)
+    budget = 20 * 2**20  # the clip needs about 9 MiB, the wide stage's first frame 35
+    alone = TextToVideoPipeline(*parts, memory_budget=budget)
+    staged = TextToVideoPipeline(
+        *parts, memory_budget=budget, image_unet=ImageUNet.from_config(wide)
+    )
+    size = {"num_frames": 2, "height": 256, "width": 256}
+    alone.check_params(1, **size)  # the clip, and its first frame by the same UNet, fit
+    with pytest.raises(MemoryBudgetExceeded, match="2 frames at 256x256 need about"):
+        staged.check_params(1, **size)
+
+
+@pytest.mark.parametrize("stage", ["video", "image"])
+def test_memory_estimate_is_an_upper_bound(pipe, stage):
     """The estimate must cover the real activation peak, or the check protects nothing."""
     from torch.profiler import ProfilerActivity, profile
 
     from vidsynth.pipelines.memory import estimate_peak_bytes
 
+    unet = pipe.unet
     f, h, w = 8, 8, 8
+    if stage == "image":  # an image stage (diffusers' UNet2D): each frame its own image
+        from vidsynth.models.image_unet import ImageUNet
+        from vidsynth.testing import tiny_image_unet_config
+
+        unet = ImageUNet.from_config(tiny_image_unet_config(cross_attention_dim=32)).eval()
     x = torch.randn(2, 4, f, h, w)
     ctx = torch.randn(2, 77, 32)
     with (
         torch.inference_mode(),
         profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
     ):
-        pipe.unet(x, torch.tensor(10), ctx)
+        unet(x, torch.tensor(10), ctx)
     # "[memory]" events are single allocations (+) and frees (-): their running sum is the
     # live tensor memory, its maximum the peak.
     events = sorted(
@@ -174,7 +207,7 @@ def test_memory_estimate_is_an_upper_bound(pipe):
         live += delta
         peak = max(peak, live)
     estimate = estimate_peak_bytes(
-        pipe.unet.config,
+        unet.config,
         batch=2,
         num_frames=f,
         latent_height=h,

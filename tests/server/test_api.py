@@ -76,6 +76,7 @@ def test_history_pages_newest_first_and_models_health(client):
     assert model["tasks"] == ["text-to-video"] and model["defaults"]["frames"] == 4
     assert model["limits"]["max_queue"] == 100 and model["limits"]["max_candidates"] == 8
     assert model["defaults"]["candidates"] == 1
+    assert model["first_frames"] is False  # the tiny model draws none
     assert model["defaults"]["guidance_interval"] == [0.0, None]
     assert model["defaults"]["first_frame_guidance_interval"] == [0.0, None]
 

@@ -112,10 +112,22 @@ def test_generate_watch_play_reload(live_server, browser, screenshot_dir):
     until(lambda: "· cpu" in d.find_element(By.ID, "server-info").text, message="server info")
     assert d.find_element(By.ID, "steps").get_attribute("placeholder") == "3"  # model default
     assert d.find_element(By.ID, "candidates").get_attribute("placeholder") == "1"
+    assert d.find_element(By.ID, "guidance_interval").get_attribute("placeholder") == "0"
+    # this model draws no first frames, so their interval is not offered
+    assert not d.find_element(By.ID, "first_frame_guidance_interval").is_displayed()
     assert severe_console_messages(d) == []
 
     # Every control of the form is there, labelled, and reachable by keyboard.
-    fields = ("prompt", "negative_prompt", "seed", "steps", "guidance", "candidates", "frames")
+    fields = (
+        "prompt",
+        "negative_prompt",
+        "seed",
+        "steps",
+        "guidance",
+        "guidance_interval",
+        "candidates",
+        "frames",
+    )
     for field in (*fields, "fps"):
         element = d.find_element(By.ID, field)
         assert element.is_displayed()
@@ -140,6 +152,13 @@ def test_generate_watch_play_reload(live_server, browser, screenshot_dir):
     for name, value in JOB.items():
         d.find_element(By.ID, name).clear()
         d.find_element(By.ID, name).send_keys(value)
+    # a guidance interval the page cannot read is named, and nothing is sent
+    d.find_element(By.ID, "guidance_interval").send_keys("0.5,x")
+    d.find_element(By.ID, "generate").click()
+    error = until(lambda: d.find_element(By.ID, "form-error").text, message="interval error")
+    assert "guidance_interval must be LO or LO,HI" in error and '"0.5,x"' in error
+    d.find_element(By.ID, "guidance_interval").clear()
+    d.find_element(By.ID, "guidance_interval").send_keys("0.5")
 
     d.find_element(By.ID, "generate").click()
 
@@ -179,6 +198,7 @@ def test_generate_watch_play_reload(live_server, browser, screenshot_dir):
     assert job["status"] == "succeeded" and job["seed"] == 42
     assert job["params"]["prompt"] == "a red circle moving right"
     assert job["params"]["negative_prompt"] == "blurry" and job["params"]["steps"] == 150
+    assert job["params"]["guidance_interval"] == [0.5, None]
     assert abs(state["duration"] - 8 / 8) < 0.2  # 8 frames at 8 fps
 
     download = d.find_element(By.ID, "download")
@@ -187,7 +207,7 @@ def test_generate_watch_play_reload(live_server, browser, screenshot_dir):
     got = httpx.get(href)
     assert got.status_code == 200 and "attachment" in got.headers["content-disposition"]
     meta = d.find_element(By.ID, "meta").text
-    assert "seed 42" in meta and "150 steps" in meta
+    assert "seed 42" in meta and "150 steps" in meta and "above σ 0.5" in meta
 
     gallery_card = f'#gallery li[data-id="{job_id}"][data-status="succeeded"]'
     until(lambda: d.find_elements(By.CSS_SELECTOR, gallery_card), message="gallery card")

@@ -95,9 +95,12 @@ class PromptAndScheduler:
             **({"candidates": params.candidates} if getattr(params, "candidates", 1) > 1 else {}),
             # guidance in a limited interval of noise levels (text-to-video)
             **_interval_info("guidance_interval", getattr(params, "guidance_interval", None)),
+            # only a text-to-video model that draws first frames uses their interval
             **_interval_info(
                 "first_frame_guidance_interval",
-                getattr(params, "first_frame_guidance_interval", None),
+                getattr(params, "first_frame_guidance_interval", None)
+                if getattr(self, "draws_first_frames", False)
+                else None,
             ),
             "scheduler": scheduler
             or self.defaults.scheduler

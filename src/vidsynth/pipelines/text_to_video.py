@@ -119,6 +119,12 @@ class TextToVideoPipeline(PromptAndScheduler):
     def latent_channels(self) -> int:
         return int(self.vae.config.latent_channels)
 
+    @property
+    def draws_first_frames(self) -> bool:
+        """Whether each clip's first frame is drawn as an image before the clip (a UNet with a
+        first-frame input, Emu Video's factorisation)."""
+        return bool(self.unet.config.first_frame)
+
     def to(self, device: torch.device | str) -> TextToVideoPipeline:
         modules = (self.unet, self.vae, self.text_encoder, self.planner, self.scorer)
         for module in (*modules, self.image_unet):
@@ -157,7 +163,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             ),
             spatial_factor=self.vae_scale,
         )
-        if params.candidates > 1 and (self.scorer is None or not self.unet.config.first_frame):
+        if params.candidates > 1 and (self.scorer is None or not self.draws_first_frames):
             raise InvalidParameter(
                 f"candidates={params.candidates} needs a model that draws a first frame and "
                 "has a frame scorer (scorer/) to pick one; this one does not: use candidates=1"
@@ -170,15 +176,25 @@ class TextToVideoPipeline(PromptAndScheduler):
         if budget is None:
             return
         cfg_batch = batch * (2 if params.guidance_scale > 1 else 1)
+        latent = {
+            "latent_height": params.height // self.vae_scale,
+            "latent_width": params.width // self.vae_scale,
+            "bytes_per_element": torch.finfo(self.dtype).bits // 8,
+            "num_parameters": 0,  # already resident
+        }
         need = estimate_peak_bytes(
-            self.unet.config,
-            batch=cfg_batch,
-            num_frames=params.num_frames,
-            latent_height=params.height // self.vae_scale,
-            latent_width=params.width // self.vae_scale,
-            bytes_per_element=torch.finfo(self.dtype).bits // 8,
-            num_parameters=0,  # already resident
+            self.unet.config, batch=cfg_batch, num_frames=params.num_frames, **latent
         )
+        if self.draws_first_frames:
+            # the first frames are drawn before the clip, all candidates in one batch of
+            # images, by the image stage when the model has one: the larger peak counts
+            stage = self.image_unet if self.image_unet is not None else self.unet
+            need = max(
+                need,
+                estimate_peak_bytes(
+                    stage.config, batch=cfg_batch * params.candidates, num_frames=1, **latent
+                ),
+            )
         if need > budget:
             gib = 1024**3
             raise MemoryBudgetExceeded(
@@ -294,7 +310,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         bypassed, so it costs about one frame in F), then the clip from the text and that frame.
         """
         first = guide = None
-        if self.unet.config.first_frame:
+        if self.draws_first_frames:
             first = self.first_frame(prompts, negative_prompts, seeds, params, scheduler=scheduler)
             guide = self.plan_motion(prompts, params, first)
         if latents is None:

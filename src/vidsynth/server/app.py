@@ -389,6 +389,7 @@ def create_app(settings: Settings) -> FastAPI:
                     id=pipe.name,
                     tasks=list(TASKS),
                     device=str(pipe.device),
+                    first_frames=pipe.draws_first_frames,
                     defaults={
                         "negative_prompt": d.negative_prompt,
                         "steps": d.num_inference_steps,

@@ -113,6 +113,11 @@ class ModelInfo(BaseModel):
     id: str
     tasks: list[str]
     device: str
+    first_frames: bool = Field(
+        False,
+        description="whether the model draws each clip's first frame as an image before the "
+        "clip (then first_frame_guidance_interval applies)",
+    )
     defaults: dict[str, Any]
     limits: dict[str, Any]
 

@@ -7,6 +7,8 @@
     "seed", "steps", "guidance", "candidates", "frames", "fps", "width", "height",
   ];
   const INTEGER_FIELDS = new Set(["seed", "steps", "candidates", "frames", "width", "height"]);
+  // guidance intervals, typed as the CLI takes them: "LO" or "LO,HI" (noise levels sigma)
+  const INTERVAL_FIELDS = ["guidance_interval", "first_frame_guidance_interval"];
   const FORM_KEY = "vidsynth.form";
   const CURRENT_KEY = "vidsynth.current";
   const PAGE = 12;
@@ -58,12 +60,34 @@
       }
       params[name] = value;
     }
+    for (const name of INTERVAL_FIELDS) {
+      const text = $(name).value.trim();
+      if (text === "" || $(name).closest(".field").hidden) continue;
+      const parts = text.split(",").map((part) => part.trim());
+      if (parts.length === 2 && parts[1] === "") parts.pop(); // "0.7," is "0.7"
+      const values = parts.map(Number);
+      if (parts.length > 2 || parts.some((part) => part === "") || !values.every(Number.isFinite)) {
+        throw new ApiError(`${name} must be LO or LO,HI (noise levels, e.g. 0.7), not "${text}"`);
+      }
+      params[name] = values;
+    }
     return params;
+  }
+
+  // an interval as the field shows it: [lo, null] -> "lo", [lo, hi] -> "lo,hi"
+  function intervalText(interval) {
+    return interval[1] === null ? String(interval[0]) : `${interval[0]},${interval[1]}`;
+  }
+
+  function isEveryStep(interval) {
+    return !interval || (interval[0] === 0 && interval[1] === null);
   }
 
   function saveForm() {
     const saved = {};
-    for (const name of ["prompt", "negative_prompt", ...NUMBER_FIELDS]) saved[name] = $(name).value;
+    for (const name of ["prompt", "negative_prompt", ...NUMBER_FIELDS, ...INTERVAL_FIELDS]) {
+      saved[name] = $(name).value;
+    }
     localStorage.setItem(FORM_KEY, JSON.stringify(saved));
   }
 
@@ -165,6 +189,7 @@
     $("meta").textContent =
       `“${p.prompt || "(no prompt)"}” · seed ${job.seed} · ${p.frames} frames at ` +
       `${p.fps} fps · ${p.width}×${p.height} · ${p.steps} steps · guidance ${p.guidance}` +
+      (isEveryStep(p.guidance_interval) ? "" : ` above σ ${intervalText(p.guidance_interval)}`) +
       (p.candidates > 1 ? ` · best of ${p.candidates} first frames` : "");
     const player = $("player");
     if (job.status === "succeeded") {
@@ -292,6 +317,9 @@
       for (const name of ["steps", "guidance", "candidates", "frames", "fps", "width", "height"]) {
         $(name).placeholder = String(d[name]);
       }
+      for (const name of INTERVAL_FIELDS) $(name).placeholder = intervalText(d[name]);
+      // only a model that draws first frames has a use for their interval
+      $("first-frame-interval").hidden = !model.first_frames;
       const l = model.limits;
       $("frames").max = l.max_frames;
       $("width").max = l.max_width;
