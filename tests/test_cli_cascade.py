@@ -111,6 +111,7 @@ def test_eval_cascade_mode(cascade_file, tmp_path, capsys):
     assert "output: 4 frames 128x128 at 16 fps" in out and "seconds per stage" in out
     data = json.loads(report.read_text())
     assert set(data["settings"]["stage_seconds"]) == {"base", "tsr", "ssr"}
+    assert set(data["shape_confusion"]) == set(data["motion_confusion"]) == {"canonical"}
 
 
 def test_eval_t2v_mode_writes_the_report_and_the_model_card(tiny_minilm_model, tmp_path, capsys):

@@ -46,12 +46,18 @@ def test_evaluate_reports_every_kind(tiny_minilm_model):
     assert all(acc["all_correct"] == 0 for acc in report.accuracy.values())
     assert "seconds per video" in report.table()
     json.dumps(report.to_dict())
-    # the motion confusion counts every object of every prompt, under its target motion
-    for kind, counts in report.motion_confusion.items():
-        objects = 2 * (2 if kind == "two_objects" else 1)
-        assert sum(counts.values()) == objects, counts
-        assert all("→" in pair for pair in counts)
-        assert f"motion, {kind} (target→detected)" in report.table()
+    # the motion and shape confusions count every object of every prompt, under its target
+    for attribute, table in (
+        ("motion", report.motion_confusion),
+        ("shape", report.shape_confusion),
+    ):
+        assert set(table) == set(KINDS)
+        for kind, counts in table.items():
+            objects = 2 * (2 if kind == "two_objects" else 1)
+            assert sum(counts.values()) == objects, counts
+            assert all("→" in pair for pair in counts)
+            assert f"{attribute}, {kind} (target→detected)" in report.table()
+    assert report.to_dict()["shape_confusion"] == report.shape_confusion
     assert report.plan == {}  # no motion planner, no plan figures
 
 

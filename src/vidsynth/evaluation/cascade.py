@@ -20,7 +20,7 @@ from vidsynth.evaluation.prompts import KINDS, EvalPrompt
 from vidsynth.evaluation.super_resolution import at_base_rate
 from vidsynth.evaluation.text_to_video import (
     EvalReport,
-    motion_confusion,
+    confusions,
     record,
     select_prompts,
 )
@@ -93,7 +93,8 @@ def evaluate_cascade(
             "torch_threads": torch.get_num_threads(),
         },
         failures=failures,
-        motion_confusion=motion_confusion(results),
+        motion_confusion=confusions(results, "motion"),
+        shape_confusion=confusions(results, "shape"),
     )
 
 

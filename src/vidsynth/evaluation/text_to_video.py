@@ -26,6 +26,8 @@ class EvalReport:
     # per kind, "target→detected" motion counts ("-": no object found): which motions a model
     # gets and what it makes of the others, which one accuracy figure hides
     motion_confusion: dict[str, dict[str, int]] = field(default_factory=dict)
+    # the same for shape: which shapes a model draws that the judge reads as another
+    shape_confusion: dict[str, dict[str, int]] = field(default_factory=dict)
     # a model with a motion planner, per kind of prompts: the share whose planned motions are
     # the target's (each object's, by colour), and the judged motion accuracy where the plan
     # was right and where it was wrong, which tells the planner's misses from the UNet's
@@ -40,9 +42,13 @@ class EvalReport:
             rows.append(
                 f"{kind:<12} {self.counts[kind]:>4} {cells} {100 * acc['all_correct']:>7.1f}%"
             )
-        for kind, counts in self.motion_confusion.items():
-            cells = ", ".join(f"{pair} {n}" for pair, n in sorted(counts.items()))
-            rows.append(f"motion, {kind} (target→detected): {cells}")
+        for attribute, table in (
+            ("motion", self.motion_confusion),
+            ("shape", self.shape_confusion),
+        ):
+            for kind, counts in table.items():
+                cells = ", ".join(f"{pair} {n}" for pair, n in sorted(counts.items()))
+                rows.append(f"{attribute}, {kind} (target→detected): {cells}")
         for kind, p in self.plan.items():
             rows.append(
                 f"motion plan, {kind}: right {_percent(p['right'])} of {p['n']:.0f}; judged "
@@ -60,6 +66,7 @@ class EvalReport:
             "settings": self.settings,
             "failures": self.failures,
             "motion_confusion": self.motion_confusion,
+            "shape_confusion": self.shape_confusion,
             "plan": self.plan,
         }
 
@@ -92,12 +99,12 @@ def record(
         )
 
 
-def motion_confusion(results: dict[str, list]) -> dict[str, dict[str, int]]:
-    """Per kind, "target→detected" counts of the judge's motion verdicts."""
+def confusions(results: dict[str, list], attribute: str) -> dict[str, dict[str, int]]:
+    """Per kind, "target→detected" counts of the judge's verdicts on `attribute`."""
     from vidsynth.world.judge import confusion
 
     return {
-        kind: {f"{want}→{got}": n for (want, got), n in confusion(verdicts, "motion").items()}
+        kind: {f"{want}→{got}": n for (want, got), n in confusion(verdicts, attribute).items()}
         for kind, verdicts in results.items()
         if verdicts
     }
@@ -206,6 +213,7 @@ def evaluate(
             **generate_kwargs,
         },
         failures=failures,
-        motion_confusion=motion_confusion(results),
+        motion_confusion=confusions(results, "motion"),
+        shape_confusion=confusions(results, "shape"),
         plan={} if planned is None else plan_report(prompts, planned, results),
     )
