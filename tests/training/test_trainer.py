@@ -460,6 +460,27 @@ def test_freeze_encoder_is_for_vaes_only(tmp_path, trained_vae):
         Trainer(t2v_config(tmp_path / "t", trained_vae, freeze_encoder=True))
 
 
+def test_frozen_parameters_stay_as_they_were_and_a_pattern_must_match(tmp_path, trained_vae):
+    """train.freeze: the parameters a pattern names keep their values (the cross-attention's
+    keys and values here), in the model and its EMA; the rest train. A pattern that names
+    nothing is refused by name."""
+    patterns = ["*attentions*attn2.to_k*", "*attentions*attn2.to_v*"]
+    trainer = Trainer(t2v_config(tmp_path / "t", trained_vae, sample_every=0, freeze=patterns))
+    before = {n: p.detach().clone() for n, p in trainer.unwrapped.named_parameters()}
+    frozen = {n for n in before if "attentions" in n and (".attn2.to_k" in n or ".attn2.to_v" in n)}
+    assert frozen
+    trainer.train()
+    for weights in (dict(trainer.unwrapped.named_parameters()), trainer.ema_model().state_dict()):
+        assert all(torch.equal(weights[n], before[n]) for n in frozen)
+        moved = [n for n in before if n not in frozen and not torch.equal(weights[n], before[n])]
+        assert "conv_in.weight" in moved and any(".attn2.to_q" in n for n in moved)
+
+    with pytest.raises(InvalidParameter, match="pattern 'attn3' matches no parameter"):
+        Trainer(t2v_config(tmp_path / "u", trained_vae, freeze=["attn3"]))
+    with pytest.raises(InvalidParameter, match=r"train\.freeze must be a list"):
+        Trainer(t2v_config(tmp_path / "v", trained_vae, freeze="*attn2*"))
+
+
 def test_finetuning_adds_frame_and_position_embeddings_to_a_trained_model(tmp_path, trained_vae):
     """model.init_from with model.unet.frame_embedding, position_embedding and
     temporal_position_embedding: the exported model's UNet gains them (the first two

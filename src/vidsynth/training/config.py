@@ -98,6 +98,10 @@ class TrainConfig:
     # VAE only: train the decoder alone. The latent space stays exactly as it was, so a UNet
     # trained on this VAE's latents keeps working with the improved decoder.
     freeze_encoder: bool = False
+    # Parameters left as they are, by name (fnmatch patterns over the trained model's
+    # parameter names, e.g. "*attn2.to_k*"): a fine-tune that must keep part of what the
+    # model knows, such as how its cross-attention reads words it never trained on.
+    freeze: list[str] = field(default_factory=list)
     seed: int = 0
     log_every: int = 10
     save_every: int = 200  # steps
@@ -165,6 +169,10 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
             f"train.image_frame must be one of {IMAGE_FRAMES}, not {config.train.image_frame!r}"
         )
     tc = config.train
+    if not isinstance(tc.freeze, list) or not all(isinstance(x, str) and x for x in tc.freeze):
+        raise InvalidParameter(
+            f"train.freeze must be a list of parameter-name patterns, not {tc.freeze!r}"
+        )
     if tc.crop_size:
         if config.task not in SR_TASKS:
             raise InvalidParameter(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import itertools
 import json
 import logging
@@ -297,6 +298,25 @@ def _batches(
         )
 
 
+def freeze_parameters(model: torch.nn.Module, patterns: list[str]) -> int:
+    """Stop training the parameters whose names match any of `patterns` (fnmatch); a pattern
+    that matches none is refused by name (a typo would otherwise freeze nothing, silently).
+    Returns how many parameters were frozen."""
+    frozen = 0
+    for pattern in patterns:
+        matched = [p for n, p in model.named_parameters() if fnmatch.fnmatchcase(n, pattern)]
+        if not matched:
+            raise InvalidParameter(
+                f"train.freeze pattern {pattern!r} matches no parameter of the model "
+                "(names look like 'down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
+                ".weight')"
+            )
+        for parameter in matched:
+            frozen += int(parameter.requires_grad)
+            parameter.requires_grad_(False)
+    return frozen
+
+
 def _match_parameter_order(model: torch.nn.Module, tensors: dict[str, Any]) -> None:
     """Reorder a checkpoint's optimizer and EMA states, which are lists in parameter order,
     to `model`'s order, matching them by the parameter names in its saved weights.
@@ -352,6 +372,7 @@ class Trainer:
             for part in (self.model.encoder, self.model.quant_conv):
                 if part is not None:
                     part.requires_grad_(False)
+        freeze_parameters(self.model, tc.freeze)
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
             lr=tc.lr,
