@@ -303,13 +303,13 @@ def freeze_parameters(model: torch.nn.Module, patterns: list[str]) -> int:
     that matches none is refused by name (a typo would otherwise freeze nothing, silently).
     Returns how many parameters were frozen."""
     frozen = 0
+    names = [n for n, _ in model.named_parameters()]
     for pattern in patterns:
         matched = [p for n, p in model.named_parameters() if fnmatch.fnmatchcase(n, pattern)]
         if not matched:
             raise InvalidParameter(
-                f"train.freeze pattern {pattern!r} matches no parameter of the model "
-                "(names look like 'down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"
-                ".weight')"
+                f"train.freeze pattern {pattern!r} matches no parameter of the model (its "
+                f"names look like {names[0]!r} and {names[len(names) // 2]!r})"
             )
         for parameter in matched:
             frozen += int(parameter.requires_grad)
@@ -372,7 +372,9 @@ class Trainer:
             for part in (self.model.encoder, self.model.quant_conv):
                 if part is not None:
                     part.requires_grad_(False)
-        freeze_parameters(self.model, tc.freeze)
+        if tc.freeze:
+            frozen = freeze_parameters(self.model, tc.freeze)
+            log.info("train.freeze: %d parameter tensors left as they are", frozen)
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
             lr=tc.lr,
