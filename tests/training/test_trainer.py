@@ -475,6 +475,11 @@ def test_frozen_parameters_stay_as_they_were_and_a_pattern_must_match(tmp_path, 
         moved = [n for n in before if n not in frozen and not torch.equal(weights[n], before[n])]
         assert "conv_in.weight" in moved and any(".attn2.to_q" in n for n in moved)
 
+    # its checkpoints resume only with the same parameters frozen
+    other = Trainer(t2v_config(tmp_path / "t", trained_vae, sample_every=0, freeze=patterns[:1]))
+    with pytest.raises(InvalidParameter, match=r"were made with train\.freeze = "):
+        other.resume()
+
     with pytest.raises(InvalidParameter, match="pattern 'attn3' matches no parameter"):
         Trainer(t2v_config(tmp_path / "u", trained_vae, freeze=["attn3"]))
     with pytest.raises(InvalidParameter, match=r"train\.freeze must be a list"):

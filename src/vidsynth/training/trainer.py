@@ -555,6 +555,14 @@ class Trainer:
                 f"the checkpoints in {self.store.root} were made with a different [model] "
                 "config; restore that config, or use a new output_dir to start over"
             )
+        frozen = state.get("config", {}).get("train", {}).get("freeze", [])
+        if frozen != self.config.train.freeze:
+            # the optimizer's state belongs to the parameters that were trained
+            raise InvalidParameter(
+                f"the checkpoints in {self.store.root} were made with train.freeze = {frozen}, "
+                f"not {self.config.train.freeze}; restore it, or use a new output_dir to start "
+                "over"
+            )
         self.unwrapped.load_state_dict(tensors["model"])
         _match_parameter_order(self.unwrapped, tensors)
         self.optimizer.load_state_dict(tensors["optimizer"])
