@@ -31,6 +31,10 @@ class PromptAndScheduler:
     and `negative_prompt`), `scheduler_config`, `name` and an `_empty_embedding` cache (reset to
     None on device moves)."""
 
+    # whether each clip's first frame is drawn as an image before the clip (a text-to-video
+    # model with a first-frame input says so; no other pipeline does)
+    draws_first_frames: bool = False
+
     def prepare_batch(
         self,
         prompts: Sequence[str],
@@ -99,7 +103,7 @@ class PromptAndScheduler:
             **_interval_info(
                 "first_frame_guidance_interval",
                 getattr(params, "first_frame_guidance_interval", None)
-                if getattr(self, "draws_first_frames", False)
+                if self.draws_first_frames
                 else None,
             ),
             "scheduler": scheduler
