@@ -194,3 +194,22 @@ def test_bad_refine_options_fail_before_the_base_stage(tiny_model, tmp_path, cap
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert "seed:" not in err  # nothing was generated
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--weight", "0"], "--weight must be positive"),
+        (["--own-prompts", "-1"], "--own-prompts must be 0 or more"),
+        ([], "has no frame scorer"),
+    ],
+)
+def test_train_shape_reader_refuses_by_name(tiny_model, tmp_path, capsys, args, message):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model, folder)
+    assert main(["train-shape-reader", str(folder), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (folder / "shape_reader").exists()

@@ -257,6 +257,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ts.set_defaults(func=cmd_train_scorer)
 
+    tr = sub.add_parser(
+        "train-shape-reader",
+        help="train a text-to-video model's shape reader, which helps its scorer pick first frames",
+        description=(
+            "Train the small network that reads the shape of each object a caption names on "
+            "a drawn first frame (found by its colour), and write it to the model folder's "
+            "shape_reader/. It learns from rendered world frames (through the model's VAE) "
+            "and from the model's own candidate first frames for training captions as the "
+            "world's judge reads them. When picking a first frame, the pipeline adds the "
+            "likelihood of the shapes the planner read to the scorer's score; the model's "
+            "planner must read shapes (vidsynth train-planner)."
+        ),
+        epilog="Example: vidsynth train-shape-reader runs/my-model/final --own-prompts 1536",
+    )
+    tr.add_argument("model", help="text-to-video model folder to add the reader to")
+    tr.add_argument("--steps", type=_size, default=1500, help="optimiser steps [1500]")
+    tr.add_argument("--frames", type=_size, default=8000, help="rendered frames [8000]")
+    tr.add_argument(
+        "--own-prompts",
+        type=int,
+        default=1536,
+        help="training captions the model draws its candidate first frames for (0: none) [1536]",
+    )
+    tr.add_argument(
+        "--weight",
+        type=float,
+        default=10.0,
+        help="how much the reader's log-likelihood counts beside the scorer's logit [10]",
+    )
+    tr.add_argument("--seed", type=int, default=0, help="seed of the scenes and weights [0]")
+    tr.add_argument(
+        "--checkpoints",
+        default=None,
+        help="folder the run keeps its drawn frames in and saves itself to every 100 steps; "
+        "the same command run again resumes from it [MODEL/shape-reader-checkpoints, removed "
+        "once the reader is written]",
+    )
+    tr.set_defaults(func=cmd_train_shape_reader)
+
     tu = sub.add_parser(
         "tune-scorer",
         help="fine-tune a model's frame scorer on the model's own first frames, judged",
@@ -738,6 +777,54 @@ def cmd_train_scorer(args: argparse.Namespace) -> int:
     )
     code = _add_trained_part(folder, "scorer", scorer, report, command, start, summary)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the scorer is written: nothing to resume
+    return code
+
+
+def cmd_train_shape_reader(args: argparse.Namespace) -> int:
+    import logging
+    import shutil
+
+    import vidsynth
+    from vidsynth.errors import InvalidParameter
+    from vidsynth.training.shape_reader import train_shape_reader
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    folder = _model_folder(args.model)
+    if args.own_prompts < 0:
+        raise InvalidParameter(f"--own-prompts must be 0 or more, got {args.own_prompts}")
+    if not args.weight > 0:
+        raise InvalidParameter(f"--weight must be positive, got {args.weight}")
+    pipe = vidsynth.load(folder)
+    if pipe.vae is None or pipe.scorer is None:
+        raise InvalidParameter(f"{folder} has no frame scorer (scorer/) for a reader to help")
+    if pipe.planner is None or not pipe.planner.config.shapes:
+        raise InvalidParameter(
+            f"{folder}'s planner reads no shapes; train one with vidsynth train-planner first"
+        )
+    checkpoints = Path(args.checkpoints or folder / "shape-reader-checkpoints")
+    start = time.perf_counter()
+    reader, report = train_shape_reader(
+        pipe.vae,
+        pipe,
+        frames=args.frames,
+        own_prompts=args.own_prompts,
+        steps=args.steps,
+        seed=args.seed,
+        image_size=int(pipe.defaults.height),
+        checkpoints=checkpoints,
+    )
+    reader.register_to_config(weight=args.weight)
+    command = (
+        f"vidsynth train-shape-reader {args.model} --steps {args.steps} --frames {args.frames} "
+        f"--own-prompts {args.own_prompts} --weight {args.weight:g} --seed {args.seed}"
+    )
+    summary = (
+        f"{report.steps} steps, held-out rendered crops read right "
+        f"{100 * report.held_out_accuracy:.1f}%, held-out own crops as the judge "
+        f"{100 * report.held_out_own_agreement:.1f}%"
+    )
+    code = _add_trained_part(folder, "shape_reader", reader, report, command, start, summary)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the reader is written: nothing to resume
     return code
 
 

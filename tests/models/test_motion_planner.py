@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from vidsynth.models.motion_planner import MotionPlanner, load_planner
@@ -99,3 +100,35 @@ def test_a_planner_with_slots_needs_colours() -> None:
     short = MotionPlanner(BOOK, hidden_size=8, heads=2, slots=2, colours=PALETTE, max_length=4)
     with pytest.raises(ValueError, match="5 tokens: this planner places at most 4"):
         short(torch.randn(1, 5, 8))
+
+
+def test_a_planner_with_shapes_reads_each_named_objects_shape() -> None:
+    torch.manual_seed(0)
+    planner = MotionPlanner(
+        BOOK, hidden_size=8, width=8, heads=2, slots=2, colours=PALETTE, shapes=["a", "b", "c"]
+    )
+    tokens = torch.randn(2, 6, 8)
+    assert planner.shape_logits(tokens).shape == (2, 3, 3)  # the lone object's, then a slot's
+    fixed = {"colours": [0, 1]}
+
+    def forward(context):
+        motion, colour = MotionPlanner.forward(planner, context)
+        pick = torch.nn.functional.one_hot(torch.tensor(fixed["colours"]), len(PALETTE) + 1)
+        return motion, colour + 50.0 * pick.expand(context.shape[0], -1, -1)
+
+    def shape_logits(context):  # the lone pooling reads "c", each slot "b"
+        lone_c_slots_b = torch.tensor([[0.0, 0.0, 9.0], [0.0, 9.0, 0.0], [0.0, 9.0, 0.0]])
+        return lone_c_slots_b.expand(context.shape[0], -1, -1)
+
+    planner.forward, planner.shape_logits = forward, shape_logits
+    # two objects: each slot's shape
+    assert planner.object_shapes(tokens).tolist() == [[1, 1]] * 2
+    # one object (no second colour): the lone pooling's shape, nothing in the second slot
+    fixed["colours"] = [0, 3]
+    assert planner.object_shapes(tokens).tolist() == [[2, -1]] * 2
+
+
+def test_a_planner_without_shapes_says_so() -> None:
+    planner = MotionPlanner(BOOK, hidden_size=8, width=8, heads=2)
+    with pytest.raises(ValueError, match="reads no shapes"):
+        planner.shape_logits(torch.randn(1, 3, 8))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from vidsynth.training.planner import (
     IGNORE,
@@ -12,12 +13,13 @@ from vidsynth.training.planner import (
     mention_order,
     motion_name,
     object_label,
+    shape_labels,
     train_planner,
     world_motions,
 )
 from vidsynth.world.parse import parse_caption
 from vidsynth.world.sampling import place_target
-from vidsynth.world.spec import COLOURS, MOTIONS
+from vidsynth.world.spec import COLOURS, MOTIONS, SHAPES
 
 
 def test_labels_are_each_objects_motion() -> None:
@@ -61,8 +63,16 @@ def test_slots_follow_the_order_the_caption_names_the_objects() -> None:
     lone = place_target(rng, parse_caption("a white star moving up on a black background"))
     labels = caption_labels("on a black background, a white star rises", lone, book, 2)
     assert labels == ([up, up, IGNORE], [COLOURS.index("white"), len(COLOURS)])
-    captions, motions, colours = caption_batch(np.random.default_rng(1), 32, book)
+    assert shape_labels("on a black background, a white star rises", lone, 2) == [
+        SHAPES.index("star"),
+        SHAPES.index("star"),
+        IGNORE,
+    ]
+    circle, square = SHAPES.index("circle"), SHAPES.index("square")
+    assert shape_labels(reverse, scene, 2) == [IGNORE, square, circle]  # as named
+    captions, motions, colours, shapes = caption_batch(np.random.default_rng(1), 32, book)
     assert len(captions) == 32 and motions.shape == (32, 3) and colours.shape == (32, 2)
+    assert torch.equal(shapes == IGNORE, motions == IGNORE)  # a shape wherever a motion
     two = motions[:, 0] == IGNORE  # about a quarter are of two objects, each with a colour
     assert 2 < int(two.sum()) < 16 and (colours[two] < len(COLOURS)).all()
     assert (colours[~two, 1] == len(COLOURS)).all() and len(set(motions[:, 1].tolist())) > 3
@@ -93,6 +103,11 @@ def test_a_short_run_learns_the_direction_words_of_unseen_captions() -> None:
     )
     assert torch.sign(motion[0]).tolist() == [[-1, 0, 0, 0], [0, 0, 1, 0]]
     assert colours[0].tolist() == [COLOURS.index("red"), COLOURS.index("blue")]
+    # and their shapes, as a lone object's is read
+    shapes = planner.object_shapes(
+        encoder(["a red circle moving left and a blue star growing", "a green triangle"]).float()
+    )
+    assert shapes.tolist() == [[0, 3], [2, -1]]
 
 
 def test_a_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch) -> None:

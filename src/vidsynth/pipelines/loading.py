@@ -208,6 +208,11 @@ def load(
         from vidsynth.models.frame_scorer import load_scorer
 
         scorer = load_scorer(path / "scorer")
+    shape_reader = None
+    if (path / "shape_reader").is_dir():  # it checks the drawn first frames' shapes too
+        from vidsynth.models.shape_reader import load_shape_reader
+
+        shape_reader = load_shape_reader(path / "shape_reader")
     image_unet = None
     if (path / "image_unet").is_dir():  # its first frames have a UNet of their own
         from vidsynth.models.image_unet import load_image_stage
@@ -223,6 +228,7 @@ def load(
         planner=planner,
         scorer=scorer,
         image_unet=image_unet,
+        shape_reader=shape_reader,
     )
     pipe.to(dev)
     if task == "video-to-video":

@@ -25,6 +25,7 @@ from vidsynth.models.first_frame import (
 from vidsynth.models.frame_scorer import FrameScorer
 from vidsynth.models.image_unet import ImageUNet
 from vidsynth.models.motion_planner import MotionPlanner
+from vidsynth.models.shape_reader import ShapeReader
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
 from vidsynth.models.vae import decode_to_uint8, decode_video
@@ -82,6 +83,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         planner: MotionPlanner | None = None,
         scorer: FrameScorer | None = None,
         image_unet: ImageUNet | UNet3DModel | None = None,
+        shape_reader: ShapeReader | None = None,
     ) -> None:
         if unet.config.first_frame_motion and planner is None:
             raise InvalidParameter(
@@ -90,6 +92,12 @@ class TextToVideoPipeline(PromptAndScheduler):
             )
         self.planner = planner.eval() if planner is not None else None
         self.scorer = scorer.eval() if scorer is not None else None
+        if shape_reader is not None and (planner is None or not planner.config.shapes):
+            raise InvalidParameter(
+                "a shape reader checks the shapes the motion planner reads from the caption; "
+                "this model's planner reads none (train one with vidsynth train-planner)"
+            )
+        self.shape_reader = shape_reader.eval() if shape_reader is not None else None
         # the first frames' own UNet (an ImageUNet, or a UNet3D that learned first frames
         # alone, run with its temporal layers bypassed); without one, the video UNet draws them
         self.image_unet = image_unet.eval() if image_unet is not None else None
@@ -127,7 +135,7 @@ class TextToVideoPipeline(PromptAndScheduler):
 
     def to(self, device: torch.device | str) -> TextToVideoPipeline:
         modules = (self.unet, self.vae, self.text_encoder, self.planner, self.scorer)
-        for module in (*modules, self.image_unet):
+        for module in (*modules, self.image_unet, self.shape_reader):
             if module is not None:
                 module.to(device)
         self._empty_embedding = None
@@ -427,12 +435,22 @@ class TextToVideoPipeline(PromptAndScheduler):
     @torch.inference_mode()
     def pick(self, prompts: Sequence[str], candidates: torch.Tensor, n: int) -> torch.Tensor:
         """Index (B,) of the candidate first frame (latents (B * n, C, h, w), clip-major) the
-        frame scorer finds likest each prompt."""
+        frame scorer finds likest each prompt; with a shape reader, the scorer's logit plus
+        the reader's weight × the log-likelihood that the frame shows the shapes the planner
+        reads, each object found by the colour the planner reads for it."""
         assert self.scorer is not None  # check_params refuses candidates without one
         images = self.decode(candidates[:, :, None])[:, :, 0].to(self.device)
-        context = self.encode_prompts(prompts).repeat_interleave(n, dim=0)
-        scores = self.scorer(images, context.float()).view(len(prompts), n)
-        return scores.argmax(dim=1).cpu()
+        context = self.encode_prompts(prompts).float()
+        scores = self.scorer(images, context.repeat_interleave(n, dim=0)).float().cpu()
+        if self.shape_reader is not None:
+            assert self.planner is not None  # __init__ refuses a reader without one
+            _, colours = self.planner.objects(context)
+            shapes = self.planner.object_shapes(context)
+            likelihood = self.shape_reader.log_likelihood(
+                images, colours.repeat_interleave(n, dim=0), shapes.repeat_interleave(n, dim=0)
+            )
+            scores = scores + self.shape_reader.config.weight * likelihood
+        return scores.view(len(prompts), n).argmax(dim=1)
 
     def _from_noise(
         self,

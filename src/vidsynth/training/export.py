@@ -71,6 +71,7 @@ def export_t2v(
 PART_ENTRIES = {
     "planner": ["vidsynth", "MotionPlanner"],
     "scorer": ["vidsynth", "FrameScorer"],
+    "shape_reader": ["vidsynth", "ShapeReader"],
     "image_unet": ["diffusers", "UNet2DConditionModel"],
 }
 

@@ -136,6 +136,15 @@ def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
             "  pipeline draws `--candidates` first frames per clip and keeps the one it scores",
             f"  highest (default {n}).",
         ]
+    reader = folder / "shape_reader" / "config.json"
+    if reader.is_file():
+        weight = json.loads(reader.read_text()).get("weight")
+        lines += [
+            "- Shape reader: a small network crops each object the planner reads from the",
+            "  caption off a drawn first frame (found by its colour) and reads its shape; the",
+            f"  pick adds {weight:g}× the log-likelihood of the planned shapes to the scorer's",
+            "  score.",
+        ]
     return lines
 
 
@@ -152,6 +161,13 @@ PART_LINES = (
         "Frame scorer",
         "the world's first frames and captions (the eval prompts left out)",
         "held-out frames whose own caption scores above all its near misses",
+    ),
+    (
+        "shape_reader",
+        "Shape reader",
+        "rendered world frames through the VAE, and the model's own first frames for the "
+        "world's captions as the judge reads them (the eval prompts left out)",
+        "held-out rendered objects read right",
     ),
 )
 

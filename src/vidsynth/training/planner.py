@@ -26,6 +26,7 @@ from vidsynth.world.spec import (
     COLOURS,
     DEFAULT_SPEED,
     DIRECTIONS,
+    SHAPES,
     SPEEDS,
     ObjectSpec,
     SceneSpec,
@@ -93,19 +94,29 @@ def caption_labels(
     return [lone, *motions] + [IGNORE] * missing, colours + [len(COLOURS)] * missing
 
 
+def shape_labels(caption: str, scene: SceneSpec, slots: int) -> list[int]:
+    """A caption's shape targets (``MotionPlanner.shape_logits``'): as ``caption_labels``'
+    motions, the lone object's shape first (IGNORE for two objects), then the k-th object's
+    named per slot (IGNORE past the last), indices in the world's SHAPES."""
+    shapes = [SHAPES.index(o.shape) for o in mention_order(caption, scene)][:slots]
+    lone = shapes[0] if len(scene.objects) == 1 else IGNORE
+    return [lone, *shapes] + [IGNORE] * (slots - len(shapes))
+
+
 def caption_batch(
     rng: np.random.Generator, size: int, codebook: Sequence[Sequence[float]], slots: int = 2
-) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+) -> tuple[list[str], torch.Tensor, torch.Tensor, torch.Tensor]:
     """`size` training captions (the eval prompts left out, as for the UNet), a quarter of
-    them of two objects, with their motion labels (B, 1 + slots) and colour labels (B, slots)
-    (``caption_labels``). (Half of two objects read the lone object's motion of 48 val1
-    paraphrases of 64 instead of 53: it learns from one-object captions only.)"""
+    them of two objects, with their motion labels (B, 1 + slots), colour labels (B, slots)
+    (``caption_labels``) and shape labels (B, 1 + slots) (``shape_labels``). (Half of two
+    objects read the lone object's motion of 48 val1 paraphrases of 64 instead of 53: it
+    learns from one-object captions only.)"""
     from vidsynth.evaluation.prompts import eval_prompt_strings, normalise
     from vidsynth.world.captions import random_caption
     from vidsynth.world.sampling import sample_scene
 
     held_out = eval_prompt_strings()
-    captions, motions, colours = [], [], []
+    captions, motions, colours, shapes = [], [], [], []
     for _ in range(size):
         scene = sample_scene(rng, int(rng.choice([1, 2], p=[0.75, 0.25])))
         caption = random_caption(scene, rng)
@@ -115,7 +126,8 @@ def caption_batch(
         motion, colour = caption_labels(caption, scene, codebook, slots)
         motions.append(motion)
         colours.append(colour)
-    return captions, torch.tensor(motions), torch.tensor(colours)
+        shapes.append(shape_labels(caption, scene, slots))
+    return captions, torch.tensor(motions), torch.tensor(colours), torch.tensor(shapes)
 
 
 @dataclass
@@ -126,14 +138,21 @@ class PlannerReport:
 
 
 def slots_right(
-    logits: tuple[torch.Tensor, torch.Tensor | None], motions: torch.Tensor, colours: torch.Tensor
+    logits: tuple[torch.Tensor, torch.Tensor | None],
+    motions: torch.Tensor,
+    colours: torch.Tensor,
+    shape: torch.Tensor | None = None,
+    shapes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per caption (B,), whether every pooling is right: the motion of each object named (and
-    of a lone one) and the colour (or "none") of every slot."""
+    of a lone one), the colour (or "none") of every slot, and with `shape` logits, the shape
+    of each object named."""
     motion, colour = logits
     ok = ((motion.argmax(-1) == motions) | (motions == IGNORE)).all(dim=1)
     if colour is not None:
         ok &= (colour.argmax(-1) == colours).all(dim=1)
+    if shape is not None and shapes is not None:
+        ok &= ((shape.argmax(-1) == shapes) | (shapes == IGNORE)).all(dim=1)
     return ok
 
 
@@ -143,21 +162,31 @@ def accuracy(
     captions: list[str],
     motions: torch.Tensor,
     colours: torch.Tensor,
+    shapes: torch.Tensor | None = None,
 ) -> float:
     with torch.no_grad():
-        logits = planner(text_encoder(captions).float())
-    return float(slots_right(logits, motions, colours).float().mean())
+        context = text_encoder(captions).float()
+        shape = planner.shape_logits(context) if planner.config.shapes else None
+        right = slots_right(planner(context), motions, colours, shape, shapes)
+    return float(right.float().mean())
 
 
 def planner_loss(
-    logits: tuple[torch.Tensor, torch.Tensor | None], motions: torch.Tensor, colours: torch.Tensor
+    logits: tuple[torch.Tensor, torch.Tensor | None],
+    motions: torch.Tensor,
+    colours: torch.Tensor,
+    shape: torch.Tensor | None = None,
+    shapes: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Cross-entropy of every slot's motion (objects named only) and colour (or "none")."""
+    """Cross-entropy of every slot's motion (objects named only), colour (or "none") and, with
+    `shape` logits, shape (objects named only)."""
     motion, colour = logits
     ce = torch.nn.functional.cross_entropy
     loss = ce(motion.flatten(0, 1), motions.flatten(), ignore_index=IGNORE)
     if colour is not None:
         loss = loss + ce(colour.flatten(0, 1), colours.flatten())
+    if shape is not None and shapes is not None:
+        loss = loss + ce(shape.flatten(0, 1), shapes.flatten(), ignore_index=IGNORE)
     return loss
 
 
@@ -186,6 +215,7 @@ def train_planner(
         slots=MAX_OBJECTS,
         colours=world_palette(),
         max_length=max(64, text_encoder.max_length),
+        shapes=list(SHAPES),
     )
     optim = torch.optim.AdamW(planner.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, steps)
@@ -202,16 +232,16 @@ def train_planner(
         first, recent = state["step"], state["recent"]
         log.info("planner: resumed at step %d from %s", first, store.root)
     for step in range(first, steps):
-        captions, motions, colours = caption_batch(rng, batch_size, codebook)
+        captions, motions, colours, shapes = caption_batch(rng, batch_size, codebook)
         with torch.no_grad():
             context = text_encoder(captions).float()
-        logits = planner(context)
-        loss = planner_loss(logits, motions, colours)
+        logits, shape = planner(context), planner.shape_logits(context)
+        loss = planner_loss(logits, motions, colours, shape, shapes)
         optim.zero_grad()
         loss.backward()
         optim.step()
         sched.step()
-        right = slots_right(logits, motions, colours).float().mean()
+        right = slots_right(logits, motions, colours, shape, shapes).float().mean()
         recent = [*recent, float(right)][-10:]
         if step % 100 == 0 or step == steps - 1:
             log.info("planner step %d: loss %.4f, accuracy %.3f", step, loss.item(), recent[-1])

@@ -363,6 +363,7 @@ class Trainer:
         self.planner: MotionPlanner | None = None  # a fine-tuned model's, set by _build_model
         self.scorer: FrameScorer | None = None  # the same
         self.image_unet: torch.nn.Module | None = None  # the same
+        self.shape_reader: torch.nn.Module | None = None  # the same
         self.model = self._build_model()
         if tc.gradient_checkpointing and hasattr(self.model, "enable_gradient_checkpointing"):
             self.model.enable_gradient_checkpointing()
@@ -453,6 +454,10 @@ class Trainer:
                 from vidsynth.models.image_unet import load_image_stage
 
                 self.image_unet = load_image_stage(base / "image_unet")
+            if (base / "shape_reader").is_dir():  # and the reader that helps the scorer
+                from vidsynth.models.shape_reader import load_shape_reader
+
+                self.shape_reader = load_shape_reader(base / "shape_reader")
             if (base / "scorer").is_dir():  # and so does the frame scorer
                 self.scorer = load_scorer(base / "scorer")
                 # with the number of first frames the base model draws for it
@@ -952,6 +957,7 @@ class Trainer:
                     ("planner", self.planner),
                     ("scorer", self.scorer),
                     ("image_unet", self.image_unet),
+                    ("shape_reader", self.shape_reader),
                 )
                 if part is not None
             },
