@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import vidsynth
@@ -27,8 +28,9 @@ def pipe():
 def test_bundled_model_is_small_fp16_and_has_a_card() -> None:
     weights = sorted(FOLDER.glob("*/*.safetensors"))
     # the motion planner its UNet follows (first_frame_motion) and the frame scorer that picks
-    # its first frames are part of the model
-    assert {w.parent.name for w in weights} == {"unet", "vae", "planner", "scorer"}
+    # its first frames, with the shape reader that helps it, are part of the model
+    parts = {w.parent.name for w in weights}
+    assert parts == {"unet", "vae", "planner", "scorer", "shape_reader"}
     assert all(w.stat().st_size < 16 * 2**20 for w in weights)
     config = json.loads((FOLDER / "unet" / "config.json").read_text())
     assert config["_class_name"] == "UNet3DConditionModel"
@@ -37,6 +39,7 @@ def test_bundled_model_is_small_fp16_and_has_a_card() -> None:
     assert "| canonical |" in card
     assert "- Motion planner: `vidsynth train-planner" in card
     assert "- Frame scorer: `vidsynth train-scorer" in card
+    assert "- Shape reader: `vidsynth train-shape-reader" in card
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -61,3 +64,24 @@ def test_eval_reproduces_the_recorded_verdicts(pipe) -> None:
             verdict = judge(clip.frames, parse_caption(item.target))
             recorded = (item.prompt, item.seed) not in failed
             assert verdict.all_correct == recorded, (item.prompt, verdict.accuracy)
+
+
+@pytest.mark.parametrize("asked", ["star", "square"])
+def test_the_shape_reader_picks_the_first_frame_of_the_asked_shape(pipe, asked, monkeypatch):
+    """Two candidate first frames, a rendered star and square (through the VAE); the frame
+    scorer made indifferent, the pick is the reader's: the shape the planner reads."""
+    import torch
+
+    from vidsynth.world.renderer import render
+    from vidsynth.world.spec import ObjectSpec, SceneSpec
+
+    frames = [
+        render(SceneSpec(objects=(ObjectSpec(s, "red", size="large"),), background="white"))[0]
+        for s in ("star", "square")
+    ]
+    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        latents = pipe.vae.encode(x * 2 - 1).latent_dist.mean * pipe.vae.config.scaling_factor
+    monkeypatch.setattr(pipe, "scorer", lambda images, context: torch.zeros(len(images)))
+    prompt = f"a large red {asked} standing still on a white background"
+    assert pipe.pick([prompt], latents, 2).tolist() == [["star", "square"].index(asked)]

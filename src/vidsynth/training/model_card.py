@@ -107,6 +107,9 @@ def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
             "  animated by it (each object, found by its colour, moved along its path, offset so",
             "  it stays in view, scaled or turned about itself); it draws the clip around that.",
         ]
+        planner = folder / "planner" / "config.json"
+        if planner.is_file() and json.loads(planner.read_text()).get("shapes"):
+            lines.append("  It also reads each object's shape, which the shape reader checks.")
     image = folder / "image_unet" / "config.json"
     if image.is_file():
         stage = json.loads(image.read_text())
