@@ -37,14 +37,14 @@ class MotionPlanner(ModelMixin, ConfigMixin):
     by a learned position embedding of the tokens; each pools them by its own attention.
     (A planner asked one colour at a time, the colour as a bilinear query, did not learn to
     bind it to the motion: 53-59% of two-object prompts in 800 steps; slots by order of
-    mention got 96 objects of 96: issue 3's notes.)
-
-    With `shapes` (the world's shape names) each pooling also reads its object's shape
-    (``shape_logits``), which a shape reader checks the drawn first frames for
-    (``models.shape_reader``). Such a planner has one more pooling in
+    mention got 96 objects of 96: issue 3's notes.) Such a planner has one more pooling in
     front, without positions, for the motion of a caption's lone object: positions learned on
     training captions mislead on sentences built otherwise (42 of 64 paraphrases read right
     by the first slot, against 53 without positions).
+
+    With `shapes` (the world's shape names) each pooling also reads its object's shape
+    (``shape_logits``), which a shape reader checks the drawn first frames for
+    (``models.shape_reader``).
     """
 
     config_name = "config.json"
