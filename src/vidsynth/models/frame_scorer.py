@@ -15,7 +15,6 @@ one was right for 91% (issue 3's notes).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -23,6 +22,8 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
+
+from vidsynth.models.records import load_with_record
 
 
 class FrameScorer(ModelMixin, ConfigMixin):
@@ -98,8 +99,4 @@ class FrameScorer(ModelMixin, ConfigMixin):
 
 def load_scorer(folder: str | Path) -> FrameScorer:
     """A saved scorer, in float32 (it is small), with ``record``: how it was trained."""
-    folder = Path(folder)
-    scorer = FrameScorer.from_pretrained(folder, torch_dtype=torch.float32)
-    record = folder / "training.json"
-    scorer.record = json.loads(record.read_text()) if record.is_file() else None
-    return scorer
+    return load_with_record(FrameScorer, folder)

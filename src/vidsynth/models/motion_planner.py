@@ -15,13 +15,14 @@ mean over a dozen tokens.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
+
+from vidsynth.models.records import load_with_record
 
 
 class MotionPlanner(ModelMixin, ConfigMixin):
@@ -183,8 +184,4 @@ class MotionPlanner(ModelMixin, ConfigMixin):
 def load_planner(folder: str | Path) -> MotionPlanner:
     """A saved planner, in float32 (it is tiny), with ``record``: how it was trained (its
     training.json, kept so that a model exported with it says so too)."""
-    folder = Path(folder)
-    planner = MotionPlanner.from_pretrained(folder, torch_dtype=torch.float32)
-    record = folder / "training.json"
-    planner.record = json.loads(record.read_text()) if record.is_file() else None
-    return planner
+    return load_with_record(MotionPlanner, folder)
