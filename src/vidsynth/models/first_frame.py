@@ -169,6 +169,17 @@ def _frame_mask(mask: torch.Tensor | None, batch: int, h: int, w: int) -> torch.
     return F.max_pool2d(m, 3, stride=1, padding=1)[:, 0]
 
 
+def colour_distances(image: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """Each pixel's distance (B, 1 + K, H, W) from each frame's background (its border median;
+    index 0) and from each colour of the `palette` (K, 3), frames `image` (B, 3, H, W) in
+    [0, 1]: the nearest one names the pixel."""
+    x = image.float()
+    background = border_median(x)  # (B, 3)
+    colours = palette.to(x)[None].expand(x.shape[0], -1, -1)
+    candidates = torch.cat([background[:, None], colours], dim=1)  # (B, 1 + K, 3)
+    return (x[:, None] - candidates[..., None, None]).norm(dim=2)
+
+
 def colour_masks(image: torch.Tensor, palette: torch.Tensor, picks: torch.Tensor) -> torch.Tensor:
     """Where each named object is on each frame `image` (B, 3, H, W) in [0, 1], found by
     colour → (B, S, H, W) float: the pixels whose nearest colour, among the `palette` (K, 3)
@@ -176,12 +187,8 @@ def colour_masks(image: torch.Tensor, palette: torch.Tensor, picks: torch.Tensor
     (-1: no object). A frame with one object moves whole (its mask is all ones, as the guide
     of one object always was): nothing but its background could be left behind.
     """
-    b, _, h, w = image.shape
-    x = image.float().cpu()
-    background = border_median(x)  # (B, 3)
-    colours = palette.float().cpu()[None].expand(b, -1, -1)
-    candidates = torch.cat([background[:, None], colours], dim=1)  # (B, 1 + K, 3)
-    dist = (x[:, None] - candidates[..., None, None]).norm(dim=2)  # (B, 1 + K, H, W)
+    _, _, h, w = image.shape
+    dist = colour_distances(image.cpu(), palette.cpu())
     nearest = dist.argmin(dim=1) - 1  # palette index, -1 for the background
     picks = picks.long().cpu()
     masks = (nearest[:, None] == picks[..., None, None]) & (picks[..., None, None] >= 0)

@@ -162,12 +162,16 @@ class MotionPlanner(ModelMixin, ConfigMixin):
         return motion, names
 
     @torch.no_grad()
-    def object_shapes(self, context: torch.Tensor) -> torch.Tensor:
+    def object_shapes(
+        self, context: torch.Tensor, names: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Each named object's most likely shape (B, S), an index in `shapes`, -1 past the
-        objects the caption names (as ``objects`` counts them); a lone object's shape is read
-        without positions, as its motion is."""
+        objects the caption names (as ``objects`` counts them: `names`, its colours, where the
+        caller has them already); a lone object's shape is read without positions, as its
+        motion is."""
         shape = self.shape_logits(context).argmax(dim=-1).cpu()  # (B, P)
-        _, names = self.objects(context)
+        if names is None:
+            _, names = self.objects(context)
         if shape.shape[1] == 1:  # one pooling: the lone object's
             return shape.masked_fill(names < 0, -1)
         out = shape[:, 1:].clone()

@@ -27,7 +27,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from vidsynth.models.first_frame import border_median
+from vidsynth.models.first_frame import colour_distances
 from vidsynth.models.records import load_with_record
 
 # the likelihood of an object the reader cannot find on a frame (no pixel of its colour)
@@ -43,10 +43,7 @@ def object_crop(
     border median) are, and a soft map of how much nearer they are to it than to the
     background; a square window about the object, its side the object's extent plus 4 pixels,
     scaled to `size`. None where fewer than MIN_PIXELS pixels have the colour."""
-    x = image.float()
-    background = border_median(x[None])[0]
-    candidates = torch.cat([background[None], palette.to(x)])  # (1 + K, 3)
-    dist = (x[None] - candidates[:, :, None, None]).norm(dim=1)  # (1 + K, H, W)
+    dist = colour_distances(image[None], palette)[0]  # (1 + K, H, W)
     mask = (dist.argmin(dim=0) == pick + 1).float()
     if mask.sum() < MIN_PIXELS:
         return None

@@ -445,7 +445,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         if self.shape_reader is not None:
             assert self.planner is not None  # __init__ refuses a reader without one
             _, colours = self.planner.objects(context)
-            shapes = self.planner.object_shapes(context)
+            shapes = self.planner.object_shapes(context, colours)
             likelihood = self.shape_reader.log_likelihood(
                 images, colours.repeat_interleave(n, dim=0), shapes.repeat_interleave(n, dim=0)
             )
