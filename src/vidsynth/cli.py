@@ -54,6 +54,11 @@ FIRST_FRAME_INTERVAL_HELP = (
     "the same for the first frames, which a model with a first-frame stage draws as images "
     "before the clip (model default; 0 guides every step)"
 )
+CLIP_STRENGTH_HELP = (
+    "a model with a first-frame stage: the share of the steps a clip is drawn over, from its "
+    "first frame animated by the planned motion, noised to that level (model default; 1 draws "
+    "the clip from pure noise)"
+)
 CANDIDATES_HELP = (
     "first frames drawn per clip, the model's frame scorer keeping the likest to the prompt "
     "(model default; 1 draws one)"
@@ -61,12 +66,14 @@ CANDIDATES_HELP = (
 
 
 def _add_interval_args(p: argparse.ArgumentParser) -> None:
-    """The guidance intervals, the clip's and the first frames' (generate, eval)."""
+    """The guidance intervals, the clip's and the first frames', and the clip's strength
+    (generate, eval)."""
     for flag, help_text in (
         ("--guidance-interval", INTERVAL_HELP),
         ("--first-frame-guidance-interval", FIRST_FRAME_INTERVAL_HELP),
     ):
         p.add_argument(flag, type=_interval, default=None, metavar="LO[,HI]", help=help_text)
+    p.add_argument("--clip-strength", type=float, default=None, help=CLIP_STRENGTH_HELP)
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -520,6 +527,7 @@ def _sampling_overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any
         "candidates": getattr(args, "candidates", None),
         "guidance_interval": getattr(args, "guidance_interval", None),
         "first_frame_guidance_interval": getattr(args, "first_frame_guidance_interval", None),
+        "clip_strength": getattr(args, "clip_strength", None),
         **extra,
     }
     return {k: v for k, v in given.items() if v is not None}
@@ -1046,6 +1054,7 @@ def _pick_cascade(args: argparse.Namespace) -> Any:
         candidates=args.candidates,
         guidance_interval=args.guidance_interval,
         first_frame_guidance_interval=args.first_frame_guidance_interval,
+        clip_strength=args.clip_strength,
         scheduler=args.scheduler,
     )
 
@@ -1105,6 +1114,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             candidates=args.candidates,
             guidance_interval=args.guidance_interval,
             first_frame_guidance_interval=args.first_frame_guidance_interval,
+            clip_strength=args.clip_strength,
             scheduler=args.scheduler,
             progress=progress,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vidsynth.models.first_frame import first_frame_channels, first_frame_concat
+from vidsynth.models.first_frame import MotionGuide, first_frame_channels, first_frame_concat
 
 
 def test_the_first_frame_is_repeated_over_the_frames_and_frame_0_flagged() -> None:
@@ -26,6 +26,19 @@ def test_no_first_frame_is_all_zeros_per_clip_or_for_all() -> None:
     kept = first_frame_concat(first, like, keep=torch.tensor([True, False, True]))
     assert not kept[1].any()
     assert kept[0, :4].all() and kept[2, :4].all() and kept[[0, 2], 4, 0].all()
+
+
+def test_an_animated_first_frame_takes_the_place_of_the_guide() -> None:
+    like = torch.randn(2, 4, 3, 8, 8)
+    animated = torch.randn(2, 4, 3, 8, 8)
+    concat = first_frame_concat(animated[:, :, 0], like, animated=animated)
+    assert torch.equal(concat[:, :4], animated)
+    assert concat[:, 4, 0].eq(1).all() and not concat[:, 4, 1:].any()
+    guide = MotionGuide.moving(torch.zeros(2, 3, 2))
+    with pytest.raises(ValueError, match="not both"):
+        first_frame_concat(animated[:, :, 0], like, guide=guide, animated=animated)
+    with pytest.raises(ValueError, match="animated first frame must be"):
+        first_frame_concat(animated[:, :, 0], like, animated=animated[:, :, :2])
 
 
 def test_a_first_frame_of_the_wrong_shape_is_refused() -> None:

@@ -135,6 +135,9 @@ def test_guidance_interval_skips_the_unconditional_pass_outside_it(pipe, unet_ba
         ({"candidates": 0}, "candidates must be between 1"),
         ({"candidates": 2}, "candidates=2 needs a model that draws a first frame and has a frame"),
         ({"guidance_interval": [2, 1]}, "guidance_interval's hi must be a number above lo=2"),
+        ({"clip_strength": 0}, "clip_strength must be above 0"),
+        ({"clip_strength": 1.5}, "clip_strength must be between 0.0 and 1.0"),
+        ({"clip_strength": 0.5}, "clip_strength=0.5 starts each clip from its first frame"),
     ],
 )
 def test_bad_parameters_are_named(pipe, kwargs, message):

@@ -449,6 +449,35 @@ def test_finetuning_adds_a_first_frame_input_and_generates_in_two_stages(tmp_pat
     assert image[0] == 2 and image[-1] == 1 and clip == [2] * 4
     assert first_only.info["first_frame_guidance_interval"] == [0.7, None]
     assert "guidance_interval" not in first_only.info
+    assert "clip_strength" not in first_only.info  # from pure noise: the default
+
+    # clip_strength < 1: the clip starts from its first frame (standing still: no planner)
+    # noised to that share of the schedule, and runs that share of the steps
+    drawn = {}
+    sample = pipe.sample
+
+    def spy_sample(prompts, negatives, latents, sched, timesteps, *args, **kwargs):
+        if kwargs.get("animated") is not None:
+            drawn.update(latents=latents, steps=len(timesteps), animated=kwargs["animated"])
+        return sample(prompts, negatives, latents, sched, timesteps, *args, **kwargs)
+
+    pipe.sample = spy_sample
+    half = pipe("a blue square", seed=4, num_inference_steps=4, clip_strength=0.5)
+    image, clip = stages()
+    assert len(image) == 4 and len(clip) == 2 and drawn["steps"] == 2
+    assert half.info["clip_strength"] == 0.5
+    first = drawn["animated"][:, :, 0]
+    assert torch.equal(drawn["animated"], first[:, :, None].expand_as(drawn["animated"]))
+    # noised, not replaced: correlated with the first frame, yet not equal to it
+    noisy = drawn["latents"].float()
+    assert (
+        torch.corrcoef(torch.stack([noisy.flatten(), drawn["animated"].float().flatten()]))[0, 1]
+        > 0.3
+    )
+    assert not torch.allclose(noisy, drawn["animated"].float(), atol=0.1)
+    again = pipe("a blue square", seed=4, num_inference_steps=4, clip_strength=0.5)
+    assert np.array_equal(again.frames, half.frames)  # still a function of prompt and seed
+    pipe.sample = sample
 
     report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
     card = write_model_card(result.exported, report, title="t").read_text()
@@ -657,6 +686,7 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     )
     from vidsynth.models.frame_scorer import FrameScorer
     from vidsynth.models.motion_planner import MotionPlanner
+    from vidsynth.models.vae import encode_video
     from vidsynth.pipelines.loading import load
     from vidsynth.pipelines.params import GenerationParams
     from vidsynth.training.export import add_part
@@ -722,7 +752,7 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
         return forward(sample, t, context, **kwargs)
 
     pipe.unet.forward = spy
-    pipe.plan_motion = lambda *a: seen.setdefault("guide", plan(*a))
+    pipe.plan_motion = lambda *a, **k: seen.setdefault("guide", plan(*a, **k))
     pipe.first_frame = lambda *a, **k: seen.setdefault("first", draw(*a, **k))
     pipe.batch(["a red circle moving left slowly"], seeds=[3])
     # the planner's velocity from frame 0 on (offset as a whole to keep the object in view);
@@ -732,8 +762,11 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     steps = guide.shift - guide.shift[:, :1]
     assert torch.allclose(steps, motion_path(torch.tensor([[-0.01, 0.0]]), 1, 4), atol=1e-6)
     assert (guide.scale == 1).all() and not guide.angle.any()
-    clip = seen["concat"][:1, :4].float()  # the conditional half: the first frame, moved
-    assert torch.allclose(clip, warp_frames(seen["first"].float(), guide), atol=1e-3)
+    # the conditional half: the first frame moved (in pixels, each frame encoded again)
+    clip = seen["concat"][:1, :4].float()
+    image = pipe.decode(seen["first"][:, :, None])[:, :, 0]
+    moved = encode_video(pipe.vae, warp_frames(image * 2 - 1, guide).clamp(-1, 1))
+    assert torch.allclose(clip, moved.float(), atol=1e-3)
 
     # a planner with a slot per object: two objects, each found by its colour on the decoded
     # first frame, each moved by its own guide about its own centre

@@ -283,6 +283,7 @@ def first_frame_concat(
     like: torch.Tensor,
     keep: torch.Tensor | None = None,
     guide: MotionGuide | Sequence[MotionGuide] | None = None,
+    animated: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The UNet's ``concat`` input (B, C + 1, F, h, w) for noisy latents `like` (B, C, F, h, w).
 
@@ -295,6 +296,9 @@ def first_frame_concat(
     the motion where the guide leads instead of deriving it from a word (which cross-attention
     alone never learned for directions: issue 3's notes).
     A sequence of guides, one per object, moves each object its own way (`warp_scene`).
+    `animated` (B, C, F, h, w) is the first frame already animated, frame by frame (as the
+    pipeline does it: warped in pixels and encoded, which keeps the thin points of a small
+    star that a warp of latents blurs away); it takes the place of `guide`.
     """
     b, c, f, h, w = like.shape
     out = like.new_zeros(b, c + 1, f, h, w)
@@ -302,7 +306,15 @@ def first_frame_concat(
         return out
     if first.shape != (b, c, h, w):
         raise ValueError(f"first frame latents must be {(b, c, h, w)}, got {tuple(first.shape)}")
-    if guide is None:
+    if animated is not None:
+        if guide is not None:
+            raise ValueError("give the first frame's guide or its animation, not both")
+        if animated.shape != like.shape:
+            raise ValueError(
+                f"animated first frame must be {tuple(like.shape)}, got {tuple(animated.shape)}"
+            )
+        out[:, :c] = animated.to(like.dtype)
+    elif guide is None:
         out[:, :c] = first.to(like.dtype)[:, :, None]
     else:
         guides = [guide] if isinstance(guide, MotionGuide) else list(guide)

@@ -57,6 +57,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "candidates",
         "guidance_interval",
         "first_frame_guidance_interval",
+        "clip_strength",
         "scheduler",
         "decode_chunk_size",
     ),

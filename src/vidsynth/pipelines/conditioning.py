@@ -106,6 +106,12 @@ class PromptAndScheduler:
                 if self.draws_first_frames
                 else None,
             ),
+            # a clip drawn from its animated first frame (text-to-video), not pure noise
+            **(
+                {"clip_strength": params.clip_strength}
+                if getattr(params, "clip_strength", 1.0) < 1
+                else {}
+            ),
             "scheduler": scheduler
             or self.defaults.scheduler
             or self.scheduler_config.get("_class_name", ""),

@@ -29,6 +29,9 @@ class GenerationParams:
     # the same for the first frames (a model that draws them as images first): a stage of its
     # own, whose best interval is not the clip's
     first_frame_guidance_interval: tuple[float, float] = (0.0, math.inf)
+    # the share of the schedule a clip is drawn over, from its first frame animated by the
+    # planned motion noised to that level (SDEdit); 1: from pure noise
+    clip_strength: float = 1.0
 
     @classmethod
     def checked(
@@ -43,6 +46,7 @@ class GenerationParams:
         candidates: int = 1,
         guidance_interval: Sequence[float | None] = (0.0, None),
         first_frame_guidance_interval: Sequence[float | None] = (0.0, None),
+        clip_strength: float = 1.0,
         spatial_factor: int = 8,
     ) -> GenerationParams:
         _integer("num_frames", num_frames, low=1, high=MAX_FRAMES)
@@ -65,6 +69,7 @@ class GenerationParams:
             int(candidates),
             interval,
             first_interval,
+            check_strength(clip_strength, "clip_strength"),
         )
 
 
@@ -106,12 +111,13 @@ def interval_json(interval: tuple[float, float]) -> list[float | None]:
     return [lo, None if math.isinf(hi) else hi]
 
 
-def check_strength(strength: object) -> float:
-    """SDEdit strength: the fraction of the noise schedule re-run over an input video."""
-    _number("strength", strength, low=0.0, high=1.0)
+def check_strength(strength: object, name: str = "strength") -> float:
+    """SDEdit strength: the fraction of the noise schedule re-run over an input video (`name`
+    is the parameter's, for the messages)."""
+    _number(name, strength, low=0.0, high=1.0)
     if strength == 0:
         raise InvalidParameter(
-            "strength must be above 0 (0 would return the input unchanged); "
+            f"{name} must be above 0 (0 would return the input unchanged); "
             "use 0.3-0.7 to re-render a video, 1 to ignore it"
         )
     return float(strength)

@@ -23,7 +23,6 @@ from vidsynth.pipelines.params import GenerationParams, check_strength
 from vidsynth.pipelines.result import VideoResult
 from vidsynth.pipelines.text_to_video import Defaults, ProgressFn, TextToVideoPipeline
 from vidsynth.sampling.noise import seeded_noise
-from vidsynth.sampling.schedulers import strength_timesteps
 
 # A video file or frame folder path, uint8 frames (F, H, W, 3), or a list of frames/PIL images.
 VideoInput = str | os.PathLike[str] | np.ndarray | Sequence[np.ndarray] | Sequence[Image.Image]
@@ -123,23 +122,10 @@ class VideoToVideoPipeline:
         progress: ProgressFn | None = None,
     ) -> torch.Tensor:
         """Noise `init_latents` to `strength` of the schedule and denoise them with the prompts."""
-        sched = self.t2v.scheduler(scheduler)
-        sched.set_timesteps(params.num_inference_steps, device=self.device)
-        timesteps = strength_timesteps(sched, params.num_inference_steps, strength)
         if noise is None:
             noise = seeded_noise(init_latents.shape, seeds, device=self.device, dtype=self.dtype)
-        init_latents = init_latents.to(self.device, self.dtype)
-        start = timesteps[:1].repeat(init_latents.shape[0])
-        latents = sched.add_noise(init_latents, noise.to(self.device, self.dtype), start)
-        return self.t2v.sample(
-            prompts,
-            negative_prompts,
-            latents,
-            sched,
-            timesteps,
-            params.guidance_scale,
-            progress,
-            guidance_interval=params.guidance_interval,
+        return self.t2v.from_latents(
+            prompts, negative_prompts, init_latents, noise, params, strength, scheduler, progress
         )
 
     # -- the main entry points ---------------------------------------------------------------

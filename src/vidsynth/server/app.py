@@ -405,6 +405,7 @@ def create_app(settings: Settings) -> FastAPI:
                         "first_frame_guidance_interval": interval_json(
                             check_guidance_interval(d.first_frame_guidance_interval)
                         ),
+                        "clip_strength": d.clip_strength,
                     },
                     limits=asdict(limits),
                 )

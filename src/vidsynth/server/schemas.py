@@ -51,6 +51,14 @@ class TextToVideoParams(BaseModel):
         description="the same for the first frames, drawn as images before the clip by a model "
         "that has a first-frame stage",
     )
+    clip_strength: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="a model with a first-frame stage: the share of the steps a clip is drawn "
+        "over, from its first frame animated by the planned motion (1: from pure noise)",
+        **_float,
+    )
     model: str | None = Field(None, description="a model id from /v1/models (default: served)")
 
 

@@ -73,6 +73,7 @@ def resolve_text_to_video(
         candidates=params.get("candidates"),
         guidance_interval=params.get("guidance_interval"),
         first_frame_guidance_interval=params.get("first_frame_guidance_interval"),
+        clip_strength=params.get("clip_strength"),
     )
     # Defaults may come from the model; check them against the server's bounds as well.
     resolved = {
@@ -87,6 +88,7 @@ def resolve_text_to_video(
         "candidates": checked.candidates,
         "guidance_interval": interval_json(checked.guidance_interval),
         "first_frame_guidance_interval": interval_json(checked.first_frame_guidance_interval),
+        "clip_strength": checked.clip_strength,
         "model": pipe.name,
     }
     if resolved["negative_prompt"] is None:
@@ -110,6 +112,7 @@ def run_text_to_video(pipe: Any, params: dict[str, Any], seed: int, progress: Pr
         candidates=params.get("candidates"),
         guidance_interval=params.get("guidance_interval"),
         first_frame_guidance_interval=params.get("first_frame_guidance_interval"),
+        clip_strength=params.get("clip_strength"),
         seed=seed,
         progress=progress,
     )

@@ -148,6 +148,14 @@ def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
             f"  pick adds {weight:g}× the log-likelihood of the planned shapes to the scorer's",
             "  score.",
         ]
+    strength = defaults.get("clip_strength", 1.0)
+    if strength < 1:
+        lines += [
+            "- Clip from its first frame (SDEdit): each clip starts from its first frame,",
+            f"  animated by the plan (moved in pixels, encoded again) and noised to {strength:g}",
+            "  of the schedule; it is drawn over that share of the steps (`--clip-strength`;",
+            "  1 draws it from pure noise).",
+        ]
     return lines
 
 

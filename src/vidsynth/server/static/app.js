@@ -5,6 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const NUMBER_FIELDS = [
     "seed", "steps", "guidance", "candidates", "frames", "fps", "width", "height",
+    "clip_strength",
   ];
   const INTEGER_FIELDS = new Set(["seed", "steps", "candidates", "frames", "width", "height"]);
   // guidance intervals, typed as the CLI takes them: "LO" or "LO,HI" (noise levels sigma)
@@ -314,12 +315,14 @@
       const { models } = await api("/v1/models");
       const model = models[0];
       const d = model.defaults;
-      for (const name of ["steps", "guidance", "candidates", "frames", "fps", "width", "height"]) {
+      const shown = ["steps", "guidance", "candidates", "frames", "fps", "width", "height"];
+      for (const name of [...shown, "clip_strength"]) {
         $(name).placeholder = String(d[name]);
       }
       for (const name of INTERVAL_FIELDS) $(name).placeholder = intervalText(d[name]);
       // only a model that draws first frames has a use for their interval
       $("first-frame-interval").hidden = !model.first_frames;
+      $("clip-strength").hidden = !model.first_frames;
       const l = model.limits;
       $("frames").max = l.max_frames;
       $("width").max = l.max_width;
