@@ -128,3 +128,12 @@ def test_the_animated_first_frame_keeps_the_shapes_of_the_still_one(pipe) -> Non
             frames = decode_to_uint8(pipe.vae, clip)[0].numpy()
             kept[way] += bool(judge(frames, target).checks["shape"][0])
     assert kept["pixels"] >= kept["still"] - 1 and kept["pixels"] >= kept["latents"], kept
+
+
+def test_a_clip_is_the_same_alone_and_beside_a_moving_one(pipe) -> None:
+    """Only clips that move are animated through the VAE, so a still clip drawn beside a
+    moving one is the clip drawn alone."""
+    still = "a large blue square standing still on a gray background"
+    pair = pipe.batch(["a red circle moving right on a white background", still], seeds=[1, 2])
+    alone = pipe(still, seed=2)
+    assert np.abs(pair[1].frames.astype(int) - alone.frames.astype(int)).max() <= 1

@@ -386,15 +386,23 @@ class TextToVideoPipeline(PromptAndScheduler):
         frame, (B, 3, H, W) in [0, 1], if the caller has it). Moving the latents themselves
         interpolates them, which blurs what is a latent pixel or two wide: a small star's points
         (rendered stars moving across 64×64 frames, judged: 46 of 48 kept their shape warped in
-        pixels, 32 of 48 warped as latents). Without a guide, or with nothing moving, the
-        first frame stands still.
+        pixels, 32 of 48 warped as latents). A clip whose guides move nothing (or without a
+        guide) has its first frame standing still, its latents as drawn: whether a clip goes
+        through the VAE does not depend on the rest of the batch.
         """
-        if guide is None or not any(g.any() for g in guide):
-            return first[:, :, None].expand(-1, -1, num_frames, -1, -1)
+        still = first[:, :, None].expand(-1, -1, num_frames, -1, -1)
+        moves = torch.zeros(first.shape[0], dtype=torch.bool)
+        for g in guide or ():
+            moves |= g.shift.flatten(1).ne(0).any(1) | g.scale.ne(1).any(1) | g.angle.ne(0).any(1)
+        if not moves.any():
+            return still
         if image is None:
             image = self.decode(first[:, :, None])[:, :, 0].float().cpu()
         moving = warp_scene(image * 2 - 1, guide).clamp(-1, 1)
-        return encode_video(self.vae, moving).to(self.device, self.dtype)
+        rows = moves.nonzero().flatten()
+        out = still.clone()
+        out[rows.to(out.device)] = encode_video(self.vae, moving[rows]).to(out.device, out.dtype)
+        return out
 
     @torch.inference_mode()
     def from_latents(
