@@ -79,6 +79,7 @@ def test_history_pages_newest_first_and_models_health(client):
     assert model["first_frames"] is False  # the tiny model draws none
     assert model["defaults"]["guidance_interval"] == [0.0, None]
     assert model["defaults"]["first_frame_guidance_interval"] == [0.0, None]
+    assert model["defaults"]["clip_strength"] == 1.0  # from pure noise
 
 
 def test_a_job_records_its_guidance_interval_and_first_frames(client):
@@ -86,6 +87,7 @@ def test_a_job_records_its_guidance_interval_and_first_frames(client):
     plain = submit(client, prompt="a red circle", seed=1, steps=4, guidance=5.0).json()
     assert plain["params"]["candidates"] == 1
     assert plain["params"]["guidance_interval"] == [0.0, None]
+    assert plain["params"]["clip_strength"] == 1.0
     part = submit(
         client, prompt="a red circle", seed=1, steps=4, guidance=5.0, guidance_interval=[0.7]
     ).json()
@@ -134,6 +136,9 @@ def test_idempotency_key_returns_the_same_job(client):
             "first_frame_guidance_interval's hi must be",
         ),
         ({"task": "text-to-video", "params": {"guidance_interval": ["1"]}}, "params.guidance"),
+        # the tiny model draws no first frame to start a clip from
+        ({"task": "text-to-video", "params": {"clip_strength": 0.5}}, "starts each clip from"),
+        ({"task": "text-to-video", "params": {"clip_strength": 0}}, "params.clip_strength"),
         ({"task": "text-to-video", "params": {"guidance_interval": []}}, "params.guidance"),
     ],
 )
