@@ -69,8 +69,20 @@ class GenerationParams:
             int(candidates),
             interval,
             first_interval,
-            check_strength(clip_strength, "clip_strength"),
+            check_clip_strength(clip_strength, int(num_inference_steps)),
         )
+
+
+def check_clip_strength(strength: object, steps: int) -> float:
+    """The share of `steps` a clip is drawn over from its animated first frame: above 0 (at
+    least one step), at most 1 (from pure noise)."""
+    _number("clip_strength", strength, low=0.0, high=1.0)
+    if int(steps * strength) < 1:  # as strength_timesteps counts the steps it runs
+        raise InvalidParameter(
+            f"clip_strength={strength} of {steps} steps runs no step of the clip; raise it to "
+            f"at least {1 / steps:.3g} or use more steps (1 draws the clip from pure noise)"
+        )
+    return float(strength)
 
 
 def check_size(height: object, width: object, spatial_factor: int = 8) -> None:
@@ -111,13 +123,12 @@ def interval_json(interval: tuple[float, float]) -> list[float | None]:
     return [lo, None if math.isinf(hi) else hi]
 
 
-def check_strength(strength: object, name: str = "strength") -> float:
-    """SDEdit strength: the fraction of the noise schedule re-run over an input video (`name`
-    is the parameter's, for the messages)."""
-    _number(name, strength, low=0.0, high=1.0)
+def check_strength(strength: object) -> float:
+    """SDEdit strength: the fraction of the noise schedule re-run over an input video."""
+    _number("strength", strength, low=0.0, high=1.0)
     if strength == 0:
         raise InvalidParameter(
-            f"{name} must be above 0 (0 would return the input unchanged); "
+            "strength must be above 0 (0 would return the input unchanged); "
             "use 0.3-0.7 to re-render a video, 1 to ignore it"
         )
     return float(strength)
