@@ -71,9 +71,14 @@ class MotionGuide:
         centre = torch.full((b, 2), 0.5) if centre is None else centre
         return cls(shift, torch.ones(b, f), torch.zeros(b, f), centre)
 
+    def moves(self) -> torch.Tensor:
+        """Per clip (B,), whether its guide moves anything."""
+        shifted = self.shift.flatten(1).ne(0).any(1)
+        return shifted | self.scale.ne(1).any(1) | self.angle.ne(0).any(1)
+
     def any(self) -> bool:
         """Whether anything moves (an all-still guide is the plain first frame)."""
-        return bool(self.shift.any() or (self.scale != 1).any() or self.angle.any())
+        return bool(self.moves().any())
 
 
 # a shrinking object's size factor stops here, as the world's objects stop at a least size

@@ -393,7 +393,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         still = first[:, :, None].expand(-1, -1, num_frames, -1, -1)
         moves = torch.zeros(first.shape[0], dtype=torch.bool)
         for g in guide or ():
-            moves |= g.shift.flatten(1).ne(0).any(1) | g.scale.ne(1).any(1) | g.angle.ne(0).any(1)
+            moves |= g.moves().cpu()
         if not moves.any():
             return still
         if image is None:

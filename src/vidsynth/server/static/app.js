@@ -315,8 +315,7 @@
       const { models } = await api("/v1/models");
       const model = models[0];
       const d = model.defaults;
-      const shown = ["steps", "guidance", "candidates", "frames", "fps", "width", "height"];
-      for (const name of [...shown, "clip_strength"]) {
+      for (const name of NUMBER_FIELDS.filter((n) => n !== "seed")) {
         $(name).placeholder = String(d[name]);
       }
       for (const name of INTERVAL_FIELDS) $(name).placeholder = intervalText(d[name]);
