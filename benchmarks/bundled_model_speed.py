@@ -6,10 +6,10 @@ cannot do without (torch, diffusers' AutoencoderKL and DPM-Solver++ scheduler, t
 the part of the end-to-end figure that vidsynth's own code does not decide.
 
 The clip is timed with the model's defaults and, alternating with it, with each sampling
-option of `VARIANTS`: one or four first frames per clip (what the frame scorer's best-of-N
-costs), and guidance only above noise level 0.7 or at every step, for the clip and for its
-first frames (what skipping the unconditional pass saves), and the clip drawn from pure noise
-or from its animated first frame over 0.8 of the steps (`clip_strength`). A variant that is
+option of `VARIANTS`: one, four or twelve first frames per clip (what the frame scorer's
+best-of-N costs), and guidance only above noise level 0.7 or at every step, for the clip and
+for its first frames (what skipping the unconditional pass saves), and the clip drawn from pure
+noise or from its animated first frame over 0.8 of the steps (`clip_strength`). A variant that is
 the model's default shows the noise of the figures.
 
 Issue #3's budget on 2 CPU cores: ≤ 2 s per 16-frame 64×64 clip with the model loaded, ≤ 10 s
@@ -35,6 +35,7 @@ PROMPT = "a red circle moving right on a white background"
 VARIANTS = {
     "candidates=1": {"candidates": 1},
     "candidates=4": {"candidates": 4},
+    "candidates=12": {"candidates": 12},
     "guidance_interval=0.7": {"guidance_interval": [0.7]},
     "guidance_interval=0": {"guidance_interval": [0.0]},
     "first_frame_guidance_interval=0.7": {"first_frame_guidance_interval": [0.7]},

@@ -4,9 +4,11 @@ model card's figures are reproducible (checked on a subset of the eval prompts).
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
+import torch
 
 import vidsynth
 from vidsynth.evaluation.prompts import prompt_set
@@ -85,6 +87,79 @@ def test_the_shape_reader_picks_the_first_frame_of_the_asked_shape(pipe, asked, 
     monkeypatch.setattr(pipe, "scorer", lambda images, context: torch.zeros(len(images)))
     prompt = f"a large red {asked} standing still on a white background"
     assert pipe.pick([prompt], latents, 2).tolist() == [["star", "square"].index(asked)]
+
+
+TWO_OBJECTS = "a blue star rotating and a yellow square moving up"
+SEED_12_DIFFERS = 3  # its first 4 frames: best shape likelihood -2.0; the pick of 12 is the 10th
+
+
+def _reader_sure(pipe, monkeypatch, sure: float | None) -> None:
+    from diffusers.configuration_utils import FrozenDict
+
+    reader = pipe.shape_reader
+    monkeypatch.setattr(reader, "_internal_dict", FrozenDict({**reader.config, "sure": sure}))
+
+
+def _first_frames(pipe, monkeypatch, prompts, seeds, **params):
+    """`first_frame`'s latents, and the number of candidates each of its draws asked for."""
+    counts: list[int] = []
+    draw = type(pipe).first_frame_candidates
+
+    def spy(self, prompts, *args, **kwargs):
+        counts.append((len(prompts), kwargs.get("count")))
+        return draw(self, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(type(pipe), "first_frame_candidates", spy)
+    checked = pipe.check_params(len(prompts), **params)
+    frames = pipe.first_frame(prompts, [""] * len(prompts), seeds, checked)
+    monkeypatch.setattr(type(pipe), "first_frame_candidates", draw)
+    return frames, counts
+
+
+def test_the_bundled_model_draws_more_first_frames_only_when_unsure(pipe) -> None:
+    assert pipe.defaults.candidates == 12
+    assert (pipe.shape_reader.config.first_round, pipe.shape_reader.config.sure) == (4, -0.2)
+
+
+def test_an_unsure_first_round_draws_the_rest_of_the_candidates(pipe, monkeypatch) -> None:
+    """Never sure, the pick is among all 12 first frames, the same as 12 drawn at once
+    (candidate j has the same noise either way); always sure, among the first 4. The prompt
+    and seed are ones where the two picks differ."""
+    prompts, seeds = [TWO_OBJECTS], [SEED_12_DIFFERS]
+    _reader_sure(pipe, monkeypatch, None)
+    all_at_once, counts = _first_frames(pipe, monkeypatch, prompts, seeds, candidates=12)
+    assert counts == [(1, 12)]
+    four, _ = _first_frames(pipe, monkeypatch, prompts, seeds, candidates=4)
+    assert not torch.allclose(all_at_once, four, atol=1e-3)
+
+    _reader_sure(pipe, monkeypatch, math.inf)
+    never_sure, counts = _first_frames(pipe, monkeypatch, prompts, seeds, candidates=12)
+    assert counts == [(1, 4), (1, 8)]
+    torch.testing.assert_close(never_sure, all_at_once, atol=1e-4, rtol=0)
+
+    _reader_sure(pipe, monkeypatch, -math.inf)
+    always_sure, counts = _first_frames(pipe, monkeypatch, prompts, seeds, candidates=12)
+    assert counts == [(1, 4)]
+    torch.testing.assert_close(always_sure, four, atol=1e-4, rtol=0)
+
+
+def test_only_unsure_clips_draw_a_second_round_each_as_if_alone(pipe, monkeypatch) -> None:
+    """A batch of a clip the reader is sure of and one it is not (the threshold set between
+    their first rounds' best likelihoods): the second round is drawn for the second only, and
+    each clip's first frame is the one it gets alone."""
+    prompts, seeds = [README_PROMPT, TWO_OBJECTS], [0, SEED_12_DIFFERS]
+    params = pipe.check_params(2, candidates=4)
+    first_round = pipe.first_frame_candidates(prompts, ["", ""], seeds, params)
+    scores, likelihood = pipe.scores(prompts, first_round, 4)
+    best = likelihood[torch.arange(2), scores.argmax(dim=1)]
+    assert best[0] > best[1] + 0.1, best  # the one-object prompt is the surer
+    _reader_sure(pipe, monkeypatch, float(best.mean()))
+
+    together, counts = _first_frames(pipe, monkeypatch, prompts, seeds)
+    assert counts == [(2, 4), (1, 8)]
+    for i in range(2):
+        alone, _ = _first_frames(pipe, monkeypatch, prompts[i : i + 1], seeds[i : i + 1])
+        torch.testing.assert_close(together[i : i + 1], alone, atol=1e-4, rtol=0)
 
 
 def test_the_animated_first_frame_keeps_the_shapes_of_the_still_one(pipe) -> None:

@@ -200,6 +200,7 @@ def test_bad_refine_options_fail_before_the_base_stage(tiny_model, tmp_path, cap
     ("args", "message"),
     [
         (["--weight", "0"], "--weight must be positive"),
+        (["--sure", "0.5"], "--sure is a log-likelihood, 0 or below"),
         (["--own-prompts", "-1"], "--own-prompts must be 0 or more"),
         ([], "has no frame scorer"),
     ],

@@ -293,6 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="how much the reader's log-likelihood counts beside the scorer's logit [10]",
     )
+    tr.add_argument(
+        "--sure",
+        type=float,
+        default=None,
+        metavar="LOGP",
+        help="draw the first frames in two rounds: the rest of --candidates only for clips "
+        "whose best frame of the first round has a log-likelihood of the planned shapes "
+        "below LOGP (the bundled model: -0.2) [off: all at once]",
+    )
+    tr.add_argument(
+        "--first-round",
+        type=_size,
+        default=4,
+        help="first frames per clip in the first round, with --sure [4]",
+    )
     tr.add_argument("--seed", type=int, default=0, help="seed of the scenes and weights [0]")
     tr.add_argument(
         "--checkpoints",
@@ -440,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-size", type=_size, default=1024, help="width, height at most [1024]")
     sv.add_argument("--max-steps", type=_size, default=200, help="denoising steps at most [200]")
     sv.add_argument(
-        "--max-candidates", type=_size, default=8, help="first frames per clip at most [8]"
+        "--max-candidates", type=_size, default=16, help="first frames per clip at most [16]"
     )
     sv.set_defaults(func=cmd_serve)
     return parser
@@ -802,6 +817,8 @@ def cmd_train_shape_reader(args: argparse.Namespace) -> int:
         raise InvalidParameter(f"--own-prompts must be 0 or more, got {args.own_prompts}")
     if not args.weight > 0:
         raise InvalidParameter(f"--weight must be positive, got {args.weight}")
+    if args.sure is not None and not args.sure <= 0:
+        raise InvalidParameter(f"--sure is a log-likelihood, 0 or below; got {args.sure}")
     pipe = vidsynth.load(folder)
     if pipe.vae is None or pipe.scorer is None:
         raise InvalidParameter(f"{folder} has no frame scorer (scorer/) for a reader to help")
@@ -821,10 +838,11 @@ def cmd_train_shape_reader(args: argparse.Namespace) -> int:
         image_size=int(pipe.defaults.height),
         checkpoints=checkpoints,
     )
-    reader.register_to_config(weight=args.weight)
+    reader.register_to_config(weight=args.weight, sure=args.sure, first_round=args.first_round)
+    rounds = "" if args.sure is None else f" --sure {args.sure:g} --first-round {args.first_round}"
     command = (
         f"vidsynth train-shape-reader {args.model} --steps {args.steps} --frames {args.frames} "
-        f"--own-prompts {args.own_prompts} --weight {args.weight:g} --seed {args.seed}"
+        f"--own-prompts {args.own_prompts} --weight {args.weight:g}{rounds} --seed {args.seed}"
     )
     summary = (
         f"{report.steps} steps, held-out rendered crops read right "

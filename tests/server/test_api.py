@@ -74,7 +74,7 @@ def test_history_pages_newest_first_and_models_health(client):
     assert health["status"] == "ok" and health["workers"] == 1
     (model,) = client.get("/v1/models").json()["models"]
     assert model["tasks"] == ["text-to-video"] and model["defaults"]["frames"] == 4
-    assert model["limits"]["max_queue"] == 100 and model["limits"]["max_candidates"] == 8
+    assert model["limits"]["max_queue"] == 100 and model["limits"]["max_candidates"] == 16
     assert model["defaults"]["candidates"] == 1
     assert model["first_frames"] is False  # the tiny model draws none
     assert model["defaults"]["guidance_interval"] == [0.0, None]
@@ -127,7 +127,7 @@ def test_idempotency_key_returns_the_same_job(client):
         ({"task": "text-to-video", "params": {"colour": "red"}}, "params.colour: Extra"),
         ({"task": "text-to-video", "params": {"model": "other"}}, "not served here"),
         ({"task": "text-to-video", "params": {"seed": 2**70}}, "params.seed"),
-        ({"task": "text-to-video", "params": {"candidates": 9}}, "candidates=9 is more than"),
+        ({"task": "text-to-video", "params": {"candidates": 17}}, "candidates=17 is more than"),
         # the tiny model has no frame scorer
         ({"task": "text-to-video", "params": {"candidates": 2}}, "needs a model that draws"),
         ({"task": "text-to-video", "params": {"guidance_interval": [2, 1]}}, "hi must be"),

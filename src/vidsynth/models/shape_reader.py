@@ -63,7 +63,9 @@ def object_crop(
 class ShapeReader(ModelMixin, ConfigMixin):
     """crops (N, 2, S, S) (``object_crop``'s) → logits (N, len(shapes)). GroupNorm only, so a
     crop's reading does not depend on its batch. `weight`: how much the log-likelihood of the
-    planned shapes counts beside the scorer's logit when a pipeline picks a first frame."""
+    planned shapes counts beside the scorer's logit when a pipeline picks a first frame.
+    `sure` (None: off): a pipeline draws `first_round` candidate first frames and the rest
+    only for clips whose best one has a log-likelihood of the planned shapes below it."""
 
     config_name = "config.json"
 
@@ -76,6 +78,8 @@ class ShapeReader(ModelMixin, ConfigMixin):
         channels: tuple[int, ...] = (32, 64, 96),
         groups: int = 8,
         weight: float = 1.0,
+        sure: float | None = None,
+        first_round: int = 4,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []

@@ -503,16 +503,52 @@ class TextToVideoPipeline(PromptAndScheduler):
         Their noise is a stream of its own (``derive_seed(seed, FIRST_FRAME_STREAM)``), so a
         clip still depends only on its prompt and seed. With ``params.candidates`` = N > 1,
         N frames are drawn per clip (the first from that same noise, so N = 1 is the same
-        frame) and the frame scorer keeps the one it finds likest its prompt (best-of-N)."""
+        frame) and the frame scorer keeps the one it finds likest its prompt (best-of-N).
+
+        A shape reader with ``sure`` set draws them in two rounds: its ``first_round`` frames,
+        then the rest of the N only for the clips whose best frame the reader is not sure of
+        (log-likelihood of the planned shapes below ``sure``). Candidate j has the same noise
+        either way, so a clip is the pick among the first round or among all N, as if drawn
+        alone; most one-object prompts stop after the first round."""
         n = params.candidates
-        image = self.first_frame_candidates(
-            prompts, negative_prompts, seeds, params, scheduler=scheduler
+        reader = self.shape_reader
+        first_round = n
+        if reader is not None and reader.config.sure is not None:
+            first_round = min(n, reader.config.first_round)
+        frames = self.first_frame_candidates(
+            prompts, negative_prompts, seeds, params, scheduler=scheduler, count=first_round
         )
         if n == 1:
-            return image
-        return image.unflatten(0, (len(seeds), n))[
-            torch.arange(len(seeds)), self.pick(prompts, image, n)
-        ]
+            return frames
+        frames = frames.unflatten(0, (len(seeds), first_round))
+        scores, likelihood = self.scores(prompts, frames.flatten(0, 1), first_round)
+        best = scores.argmax(dim=1)
+        picked = frames[torch.arange(len(seeds)), best]
+        if first_round == n:
+            return picked
+        assert reader is not None and likelihood is not None
+        unsure = (likelihood.gather(1, best[:, None])[:, 0] < reader.config.sure).nonzero()
+        rows = unsure.flatten().tolist()
+        if not rows:
+            return picked
+        more = self.first_frame_candidates(
+            [prompts[i] for i in rows],
+            [negative_prompts[i] for i in rows],
+            [seeds[i] for i in rows],
+            params,
+            scheduler=scheduler,
+            start=first_round,
+            count=n - first_round,
+        ).unflatten(0, (len(rows), n - first_round))
+        more_scores, _ = self.scores(
+            [prompts[i] for i in rows], more.flatten(0, 1), n - first_round
+        )
+        for k, i in enumerate(rows):
+            # the first round's best against the new ones: ties keep the earlier frame, as
+            # argmax over all N would
+            if more_scores[k].max() > scores[i, best[i]]:
+                picked[i] = more[k, more_scores[k].argmax()]
+        return picked
 
     @torch.inference_mode()
     def first_frame_candidates(
@@ -523,19 +559,25 @@ class TextToVideoPipeline(PromptAndScheduler):
         params: GenerationParams,
         *,
         scheduler: str | None = None,
+        start: int = 0,
+        count: int | None = None,
     ) -> torch.Tensor:
-        """All ``params.candidates`` first frames (latents (B * n, C, h, w), clip-major) that
-        `first_frame` picks from."""
-        n = params.candidates
+        """First frames `start` .. `start` + `count` (default: all ``params.candidates``) of
+        each clip, latents (B * count, C, h, w), clip-major, that `first_frame` picks from."""
+        count = params.candidates - start if count is None else count
         streams = [derive_seed(s, FIRST_FRAME_STREAM) for s in seeds]
         noise = self._noise(
-            [stream if j == 0 else derive_seed(stream, j) for stream in streams for j in range(n)],
+            [
+                stream if j == 0 else derive_seed(stream, j)
+                for stream in streams
+                for j in range(start, start + count)
+            ],
             params,
             1,
         )
         return self._from_noise(
-            [p for p in prompts for _ in range(n)],
-            [p for p in negative_prompts for _ in range(n)],
+            [p for p in prompts for _ in range(count)],
+            [p for p in negative_prompts for _ in range(count)],
             noise,
             params,
             scheduler,
@@ -546,13 +588,23 @@ class TextToVideoPipeline(PromptAndScheduler):
     @torch.inference_mode()
     def pick(self, prompts: Sequence[str], candidates: torch.Tensor, n: int) -> torch.Tensor:
         """Index (B,) of the candidate first frame (latents (B * n, C, h, w), clip-major) the
-        frame scorer finds likest each prompt; with a shape reader, the scorer's logit plus
-        the reader's weight × the log-likelihood that the frame shows the shapes the planner
-        reads, each object found by the colour the planner reads for it."""
+        frame scorer finds likest each prompt (`scores`)."""
+        return self.scores(prompts, candidates, n)[0].argmax(dim=1)
+
+    @torch.inference_mode()
+    def scores(
+        self, prompts: Sequence[str], candidates: torch.Tensor, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """How much each candidate first frame (latents (B * n, C, h, w), clip-major) is like
+        its prompt, (B, n): the frame scorer's logit; with a shape reader, plus the reader's
+        weight × the log-likelihood that the frame shows the shapes the planner reads, each
+        object found by the colour the planner reads for it. Also that log-likelihood (B, n),
+        None without a reader."""
         assert self.scorer is not None  # check_params refuses candidates without one
         images = self.decode(candidates[:, :, None])[:, :, 0].to(self.device)
         context = self.encode_prompts(prompts).float()
         scores = self.scorer(images, context.repeat_interleave(n, dim=0)).float().cpu()
+        likelihood = None
         if self.shape_reader is not None:
             assert self.planner is not None  # __init__ refuses a reader without one
             _, colours = self.planner.objects(context)
@@ -561,7 +613,8 @@ class TextToVideoPipeline(PromptAndScheduler):
                 images, colours.repeat_interleave(n, dim=0), shapes.repeat_interleave(n, dim=0)
             )
             scores = scores + self.shape_reader.config.weight * likelihood
-        return scores.view(len(prompts), n).argmax(dim=1)
+            likelihood = likelihood.view(len(prompts), n)
+        return scores.view(len(prompts), n), likelihood
 
     def _from_noise(
         self,

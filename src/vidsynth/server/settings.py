@@ -23,7 +23,7 @@ class Limits:
     max_width: int = 1024
     max_height: int = 1024
     max_steps: int = 200
-    max_candidates: int = 8  # first frames per clip (each one more image to draw)
+    max_candidates: int = 16  # first frames per clip (each one more image to draw)
     max_prompt_chars: int = 2000
     max_queue: int = 100  # queued + running jobs; a full queue answers 429
     max_body_bytes: int = 64 * 1024
