@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
+from vidsynth.errors import InvalidParameter
 from vidsynth.models.shape_reader import MISSING, ShapeReader, load_shape_reader, object_crop
 from vidsynth.training.data import world_palette
 from vidsynth.world.renderer import render
@@ -91,3 +93,8 @@ def test_a_saved_reader_loads_with_its_record(tmp_path) -> None:
     crops = torch.rand(3, 2, 32, 32)
     assert torch.allclose(loaded(crops), reader(crops))
     assert torch.equal(loaded.palette, reader.palette)
+
+
+def test_a_first_round_of_no_frames_is_refused_by_name() -> None:
+    with pytest.raises(InvalidParameter, match="first_round must be 1 or more, got 0"):
+        ShapeReader(shapes=list(SHAPES), colours=world_palette(), sure=-0.2, first_round=0)

@@ -27,6 +27,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from vidsynth.errors import InvalidParameter
 from vidsynth.models.first_frame import colour_distances
 from vidsynth.models.records import load_with_record
 
@@ -82,6 +83,10 @@ class ShapeReader(ModelMixin, ConfigMixin):
         first_round: int = 4,
     ) -> None:
         super().__init__()
+        if sure is not None and not first_round >= 1:
+            raise InvalidParameter(
+                f"shape reader config: first_round must be 1 or more, got {first_round}"
+            )
         layers: list[nn.Module] = []
         width = 2
         for level, out in enumerate(channels):
