@@ -520,10 +520,9 @@ class TextToVideoPipeline(PromptAndScheduler):
         )
         if n == 1:
             return frames
-        frames = frames.unflatten(0, (len(seeds), first_round))
-        scores, likelihood = self.scores(prompts, frames.flatten(0, 1), first_round)
+        scores, likelihood = self.scores(prompts, frames, first_round)
         best = scores.argmax(dim=1)
-        picked = frames[torch.arange(len(seeds)), best]
+        picked = frames.unflatten(0, (len(seeds), first_round))[torch.arange(len(seeds)), best]
         if first_round == n:
             return picked
         assert reader is not None and likelihood is not None

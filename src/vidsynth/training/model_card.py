@@ -142,19 +142,22 @@ def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
     reader = folder / "shape_reader" / "config.json"
     if reader.is_file():
         config = json.loads(reader.read_text())
+        weight, sure, first_round = (
+            config.get("weight"),
+            config.get("sure"),
+            config.get("first_round", 4),
+        )
         lines += [
             "- Shape reader: a small network crops each object the planner reads from the",
             "  caption off a drawn first frame (found by its colour) and reads its shape; the",
-            f"  pick adds {config.get('weight'):g}× the log-likelihood of the planned shapes to "
-            "the scorer's",
+            f"  pick adds {weight:g}× the log-likelihood of the planned shapes to the scorer's",
             "  score.",
         ]
-        if config.get("sure") is not None:
+        if sure is not None:
             lines += [
-                f"  The first frames are drawn in two rounds: {config.get('first_round', 4)}, "
-                "and the rest only for",
+                f"  The first frames are drawn in two rounds: {first_round}, and the rest only for",
                 "  clips whose best one the reader is less sure of than a log-likelihood of",
-                f"  {config['sure']:g}.",
+                f"  {sure:g}.",
             ]
     strength = defaults.get("clip_strength", 1.0)
     if strength < 1:
