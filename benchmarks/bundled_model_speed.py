@@ -10,10 +10,11 @@ option of `VARIANTS`: one or four first frames per clip (what the frame scorer's
 costs), and guidance only above noise level 0.7 or at every step, for the clip and for its
 first frames (what skipping the unconditional pass saves), and the clip drawn from pure noise
 or from its animated first frame over 0.8 of the steps (`clip_strength`). A variant that is
-the model's default shows the noise of the figures. The bundled model draws its other 8 first
-frames only when its shape reader is unsure of the first 4, which it never is for the README's
-prompt; a two-object prompt, with the defaults and with 4 first frames, times that second
-round (for some of its seeds).
+the model's default shows the noise of the figures. The bundled model draws 4 more first
+frames, guided toward the planned shapes, only when its shape reader is unsure of the first 4,
+which it never is for the README's prompt; a two-object prompt times that second round (for
+some of its seeds) with the defaults, with 4 first frames (no second round), and with the
+second round of stop 32 (8 more frames, unguided: the reader's config changed for the call).
 
 Issue #3's budget on 2 CPU cores: ≤ 2 s per 16-frame 64×64 clip with the model loaded, ≤ 10 s
 for the whole command. Run on an otherwise idle machine; the figures are medians of --repeats.
@@ -47,6 +48,11 @@ VARIANTS = {
     "clip_strength=0.8": {"clip_strength": 0.8},
     "two objects": {"prompt": TWO_OBJECTS},
     "two objects, candidates=4": {"prompt": TWO_OBJECTS, "candidates": 4},
+    "two objects, 8 more unguided": {
+        "prompt": TWO_OBJECTS,
+        "candidates": 12,
+        "reader": {"guidance": None},
+    },
 }
 
 
@@ -62,18 +68,27 @@ def in_process(repeats: int, threads: int | None) -> dict[str, float]:
     load_s = time.perf_counter() - t0
     # the model's defaults and each variant, alternated so all see the same machine
     settings = {"default": {}, **VARIANTS}
-    calls = {}  # name -> (prompt, keyword arguments)
+    calls = {}  # name -> (prompt, shape reader config changes, keyword arguments)
     for name, kwargs in settings.items():
         kwargs = dict(kwargs)
-        calls[name] = (kwargs.pop("prompt", PROMPT), kwargs)
-    for prompt, kwargs in calls.values():
-        pipe(prompt, seed=0, **kwargs)  # warm-up: first calls pay for oneDNN kernel selection
+        calls[name] = (kwargs.pop("prompt", PROMPT), kwargs.pop("reader", {}), kwargs)
+    reader = pipe.shape_reader
+    own = {key: reader.config[key] for _, changes, _ in calls.values() for key in changes}
+
+    def call(prompt: str, changes: dict, seed: int, kwargs: dict) -> float:
+        reader.register_to_config(**changes)
+        t0 = time.perf_counter()
+        pipe(prompt, seed=seed, **kwargs)
+        took = time.perf_counter() - t0
+        reader.register_to_config(**own)
+        return took
+
+    for prompt, changes, kwargs in calls.values():
+        call(prompt, changes, 0, kwargs)  # warm-up: first calls pay for oneDNN kernel selection
     times: dict[str, list[float]] = {name: [] for name in settings}
     for seed in range(repeats):
-        for name, (prompt, kwargs) in calls.items():
-            t0 = time.perf_counter()
-            pipe(prompt, seed=seed, **kwargs)
-            times[name].append(time.perf_counter() - t0)
+        for name, (prompt, changes, kwargs) in calls.items():
+            times[name].append(call(prompt, changes, seed, kwargs))
     return {
         "load_s": load_s,
         "clip_s_median": statistics.median(times["default"]),

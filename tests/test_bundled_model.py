@@ -90,73 +90,118 @@ def test_the_shape_reader_picks_the_first_frame_of_the_asked_shape(pipe, asked, 
 
 
 TWO_OBJECTS = "a blue star rotating and a yellow square moving up"
-SEED_12_DIFFERS = 3  # its first 4 frames: best shape likelihood -2.0; the pick of 12 is the 10th
+UNSURE_SEED = 3  # its first 4 frames: best shape likelihood -2.0
 
 
-def _reader_sure(pipe, monkeypatch, sure: float | None) -> None:
+def _reader_config(pipe, monkeypatch, **changes) -> None:
     from diffusers.configuration_utils import FrozenDict
 
     reader = pipe.shape_reader
-    monkeypatch.setattr(reader, "_internal_dict", FrozenDict({**reader.config, "sure": sure}))
+    monkeypatch.setattr(reader, "_internal_dict", FrozenDict({**reader.config, **changes}))
 
 
 def _first_frames(pipe, monkeypatch, prompts, seeds, **params):
-    """`first_frame`'s latents, and the number of candidates each of its draws asked for."""
-    counts: list[int] = []
+    """`first_frame`'s latents, and (clips, candidates, guided) for each draw it made."""
+    draws: list[tuple[int, int, bool]] = []
     draw = type(pipe).first_frame_candidates
 
     def spy(self, prompts, *args, **kwargs):
-        counts.append((len(prompts), kwargs.get("count")))
+        draws.append((len(prompts), kwargs.get("count"), kwargs.get("guided", False)))
         return draw(self, prompts, *args, **kwargs)
 
     monkeypatch.setattr(type(pipe), "first_frame_candidates", spy)
     checked = pipe.check_params(len(prompts), **params)
     frames = pipe.first_frame(prompts, [""] * len(prompts), seeds, checked)
     monkeypatch.setattr(type(pipe), "first_frame_candidates", draw)
-    return frames, counts
+    return frames, draws
 
 
-def test_the_bundled_model_draws_more_first_frames_only_when_unsure(pipe) -> None:
-    assert pipe.defaults.candidates == 12
-    assert (pipe.shape_reader.config.first_round, pipe.shape_reader.config.sure) == (4, -0.2)
+def _pick_among(pipe, prompt, seed, rounds):
+    """The candidate the scores pick among `rounds`, (start, count, guided) each, drawn apart."""
+    params = pipe.check_params(1, candidates=sum(count for _, count, _ in rounds))
+    frames = torch.cat(
+        [
+            pipe.first_frame_candidates(
+                [prompt], [""], [seed], params, start=start, count=count, guided=guided
+            )
+            for start, count, guided in rounds
+        ]
+    )
+    scores, _ = pipe.scores([prompt], frames, len(frames))
+    return frames[int(scores.argmax())][None]
 
 
-def test_an_unsure_first_round_draws_the_rest_of_the_candidates(pipe, monkeypatch) -> None:
-    """Never sure, the pick is among all 12 first frames, the same as 12 drawn at once
-    (candidate j has the same noise either way); always sure, among the first 4. The prompt
-    and seed are ones where the two picks differ."""
-    prompts, seeds = [TWO_OBJECTS], [SEED_12_DIFFERS]
-    _reader_sure(pipe, monkeypatch, None)
-    all_at_once, counts = _first_frames(pipe, monkeypatch, prompts, seeds, candidates=12)
-    assert counts == [(1, 12)]
-    four, _ = _first_frames(pipe, monkeypatch, prompts, seeds, candidates=4)
-    assert not torch.allclose(all_at_once, four, atol=1e-3)
+def test_the_bundled_model_guides_a_second_round_only_when_unsure(pipe) -> None:
+    config = pipe.shape_reader.config
+    assert pipe.defaults.candidates == 8
+    assert (config.first_round, config.sure) == (4, -0.2)
+    assert (config.guidance, list(config.guidance_interval)) == (0.3, [0.3, 5.0])
 
-    _reader_sure(pipe, monkeypatch, math.inf)
-    never_sure, counts = _first_frames(pipe, monkeypatch, prompts, seeds, candidates=12)
-    assert counts == [(1, 4), (1, 8)]
-    torch.testing.assert_close(never_sure, all_at_once, atol=1e-4, rtol=0)
 
-    _reader_sure(pipe, monkeypatch, -math.inf)
-    always_sure, counts = _first_frames(pipe, monkeypatch, prompts, seeds, candidates=12)
-    assert counts == [(1, 4)]
+def test_an_unsure_first_round_draws_a_guided_second(pipe, monkeypatch) -> None:
+    """Never sure, the pick is among the first 4 frames and 4 more guided toward the planned
+    shapes, the same as those drawn apart (candidate j has the same noise either way);
+    always sure, or asked for 4, among the first 4; a reader without `sure` guides all 8. The prompt
+    and seed are ones where the picks differ."""
+    prompt, seed = TWO_OBJECTS, UNSURE_SEED
+    four = _pick_among(pipe, prompt, seed, [(0, 4, False)])
+    two_rounds = _pick_among(pipe, prompt, seed, [(0, 4, False), (4, 4, True)])
+    assert not torch.allclose(two_rounds, four, atol=1e-3)
+
+    _reader_config(pipe, monkeypatch, sure=math.inf)
+    never_sure, draws = _first_frames(pipe, monkeypatch, [prompt], [seed])
+    assert draws == [(1, 4, False), (1, 4, True)]
+    torch.testing.assert_close(never_sure, two_rounds, atol=1e-4, rtol=0)
+    # no more candidates than the first round: no second round, nothing guided
+    first_only, draws = _first_frames(pipe, monkeypatch, [prompt], [seed], candidates=4)
+    assert draws == [(1, 4, False)]
+    torch.testing.assert_close(first_only, four, atol=1e-4, rtol=0)
+
+    _reader_config(pipe, monkeypatch, sure=-math.inf)
+    always_sure, draws = _first_frames(pipe, monkeypatch, [prompt], [seed])
+    assert draws == [(1, 4, False)]
     torch.testing.assert_close(always_sure, four, atol=1e-4, rtol=0)
+
+    _reader_config(pipe, monkeypatch, sure=None)
+    one_round, draws = _first_frames(pipe, monkeypatch, [prompt], [seed])
+    assert draws == [(1, 8, True)]
+    torch.testing.assert_close(one_round, _pick_among(pipe, prompt, seed, [(0, 8, True)]))
+
+
+def test_guided_frames_show_the_asked_star_more_often_than_plain_ones(pipe) -> None:
+    """From the same noise (candidates 4-7 of seeds 3-7), the judge (not the reader that
+    guides) finds the asked star on 9 of 20 guided frames and 3 of 20 plain ones; the square
+    on all 40."""
+    from vidsynth.models.vae import decode_to_uint8
+
+    target = parse_caption(TWO_OBJECTS)
+    params = pipe.check_params(1, candidates=8)
+    found = {False: np.zeros(2, dtype=int), True: np.zeros(2, dtype=int)}
+    for seed in range(3, 8):
+        for guided in (False, True):
+            latents = pipe.first_frame_candidates(
+                [TWO_OBJECTS], [""], [seed], params, start=4, count=4, guided=guided
+            )
+            for frame in decode_to_uint8(pipe.vae, latents[:, :, None]).numpy():
+                found[guided] += judge(np.repeat(frame, 4, 0), target).checks["shape"]
+    assert found[True][0] >= found[False][0] + 4, found  # the star
+    assert found[True][1] == found[False][1] == 20, found  # the square
 
 
 def test_only_unsure_clips_draw_a_second_round_each_as_if_alone(pipe, monkeypatch) -> None:
     """A batch of a clip the reader is sure of and one it is not (the threshold set between
-    their first rounds' best likelihoods): the second round is drawn for the second only, and
-    each clip's first frame is the one it gets alone."""
-    prompts, seeds = [README_PROMPT, TWO_OBJECTS], [0, SEED_12_DIFFERS]
+    their first rounds' best likelihoods): the guided second round is drawn for the second
+    only, and each clip's first frame is the one it gets alone."""
+    prompts, seeds = [README_PROMPT, TWO_OBJECTS], [0, UNSURE_SEED]
     params = pipe.check_params(2, candidates=4)
     first_round = pipe.first_frame_candidates(prompts, ["", ""], seeds, params)
     scores, likelihood = pipe.scores(prompts, first_round, 4)
     best = likelihood[torch.arange(2), scores.argmax(dim=1)]
     assert best[0] > best[1] + 0.1, best  # the one-object prompt is the surer
-    _reader_sure(pipe, monkeypatch, float(best.mean()))
+    _reader_config(pipe, monkeypatch, sure=float(best.mean()))
 
-    together, counts = _first_frames(pipe, monkeypatch, prompts, seeds)
-    assert counts == [(2, 4), (1, 8)]
+    together, draws = _first_frames(pipe, monkeypatch, prompts, seeds)
+    assert draws == [(2, 4, False), (1, 4, True)]
     for i in range(2):
         alone, _ = _first_frames(pipe, monkeypatch, prompts[i : i + 1], seeds[i : i + 1])
         torch.testing.assert_close(together[i : i + 1], alone, atol=1e-4, rtol=0)

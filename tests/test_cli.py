@@ -201,6 +201,7 @@ def test_bad_refine_options_fail_before_the_base_stage(tiny_model, tmp_path, cap
     [
         (["--weight", "0"], "--weight must be positive"),
         (["--sure", "0.5"], "--sure is a log-likelihood, 0 or below"),
+        (["--guidance", "0"], "--guidance is a step above 0, got 0"),
         (["--own-prompts", "-1"], "--own-prompts must be 0 or more"),
         ([], "has no frame scorer"),
     ],

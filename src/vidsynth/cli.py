@@ -308,6 +308,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=4,
         help="first frames per clip in the first round, with --sure [4]",
     )
+    tr.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        metavar="STEP",
+        help="guide the frames drawn for want of a sure one (the second round with --sure, "
+        "else all) toward the planned shapes: each step of the noise levels 0.3 to 5 moves "
+        "the clean estimate STEP (RMS, latent units) up the reader's gradient (the bundled "
+        "model: 0.3) [off]",
+    )
     tr.add_argument("--seed", type=int, default=0, help="seed of the scenes and weights [0]")
     tr.add_argument(
         "--checkpoints",
@@ -819,6 +829,8 @@ def cmd_train_shape_reader(args: argparse.Namespace) -> int:
         raise InvalidParameter(f"--weight must be positive, got {args.weight}")
     if args.sure is not None and not args.sure <= 0:
         raise InvalidParameter(f"--sure is a log-likelihood, 0 or below; got {args.sure}")
+    if args.guidance is not None and not args.guidance > 0:
+        raise InvalidParameter(f"--guidance is a step above 0, got {args.guidance}")
     pipe = vidsynth.load(folder)
     if pipe.vae is None or pipe.scorer is None:
         raise InvalidParameter(f"{folder} has no frame scorer (scorer/) for a reader to help")
@@ -838,8 +850,12 @@ def cmd_train_shape_reader(args: argparse.Namespace) -> int:
         image_size=int(pipe.defaults.height),
         checkpoints=checkpoints,
     )
-    reader.register_to_config(weight=args.weight, sure=args.sure, first_round=args.first_round)
+    reader.register_to_config(
+        weight=args.weight, sure=args.sure, first_round=args.first_round, guidance=args.guidance
+    )
     rounds = "" if args.sure is None else f" --sure {args.sure:g} --first-round {args.first_round}"
+    if args.guidance is not None:
+        rounds += f" --guidance {args.guidance:g}"
     command = (
         f"vidsynth train-shape-reader {args.model} --steps {args.steps} --frames {args.frames} "
         f"--own-prompts {args.own_prompts} --weight {args.weight:g}{rounds} --seed {args.seed}"

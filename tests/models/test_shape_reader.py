@@ -98,3 +98,42 @@ def test_a_saved_reader_loads_with_its_record(tmp_path) -> None:
 def test_a_first_round_of_no_frames_is_refused_by_name() -> None:
     with pytest.raises(InvalidParameter, match="first_round must be 1 or more, got 0"):
         ShapeReader(shapes=list(SHAPES), colours=world_palette(), sure=-0.2, first_round=0)
+
+
+def test_the_likelihood_has_a_gradient_through_the_objects_pixels() -> None:
+    """The differentiable likelihood equals the plain one; its gradient lies on the asked
+    object's pixels and around them (its window), none on a frame with nothing to read."""
+    torch.manual_seed(0)
+    reader = ShapeReader(shapes=list(SHAPES), colours=world_palette(), channels=(8, 8))
+    frame = _frame(ObjectSpec("triangle", "red", size="small"))
+    images = frame[None].repeat(2, 1, 1, 1).requires_grad_(True)
+    red, blue = COLOURS.index("red"), COLOURS.index("blue")
+    colours = torch.tensor([[red], [blue]])  # the second asks for a blue object: none there
+    shapes = torch.tensor([[SHAPES.index("triangle")], [SHAPES.index("triangle")]])
+    got = reader.differentiable_log_likelihood(images, colours, shapes)
+    torch.testing.assert_close(got.detach(), reader.log_likelihood(images, colours, shapes))
+    (grad,) = torch.autograd.grad(got.sum(), images)
+    assert grad[0].abs().sum() > 0 and grad[1].abs().sum() == 0
+    # outside the object's window only the border has any: the background is its median
+    where = grad[0].abs().sum(dim=0) > 0
+    ys, xs = torch.nonzero(
+        (frame - torch.tensor(world_palette()[red])[:, None, None]).norm(dim=0) < 0.1, as_tuple=True
+    )
+    side = max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1 + 4
+    inside = torch.zeros_like(where)
+    cy, cx = int(ys.min() + ys.max()) // 2, int(xs.min() + xs.max()) // 2
+    inside[max(cy - side, 0) : cy + side, max(cx - side, 0) : cx + side] = True
+    inside[[0, -1]] = inside[:, [0, -1]] = True
+    assert where[~inside].sum() == 0 and where[inside].sum() > 10
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"guidance": 0}, "guidance must be a step above 0 or null, got 0"),
+        ({"guidance": 0.3, "guidance_interval": [2.0, 1.0]}, r"got \[2.0, 1.0\]"),
+    ],
+)
+def test_a_guidance_config_that_cannot_guide_is_refused_by_name(config, message) -> None:
+    with pytest.raises(InvalidParameter, match=message):
+        ShapeReader(shapes=list(SHAPES), colours=world_palette(), **config)

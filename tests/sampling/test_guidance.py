@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from vidsynth.errors import InvalidParameter
+from vidsynth.models.parameterization import alpha_sigma, convert
 from vidsynth.pipelines.params import check_guidance_interval
 from vidsynth.sampling.denoise import denoise, timestep_sigma
-from vidsynth.sampling.guidance import in_interval
+from vidsynth.sampling.guidance import DenoisedGuidance, in_interval
 from vidsynth.sampling.schedulers import make_scheduler, scheduler_names
 from vidsynth.testing import MODELSCOPE_SCHEDULER
 
@@ -96,3 +97,90 @@ def test_interval_forms(given, expected):
 def test_bad_intervals_say_what_is_wrong(given, message):
     with pytest.raises(InvalidParameter, match=message):
         check_guidance_interval(given)
+
+
+# -- guidance of the denoised estimate -------------------------------------------------------
+
+
+def _pull_toward(target: torch.Tensor):
+    """A log-likelihood whose gradient points each sample at `target`."""
+    return lambda x0: -((x0 - target) ** 2).flatten(1).sum(dim=1)
+
+
+def test_a_denoised_guidance_step_moves_each_sample_up_its_gradient_by_the_step() -> None:
+    x0 = torch.randn(3, 2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    target = torch.zeros_like(x0)
+    target[2] = x0[2]  # already there: a zero gradient, left alone
+    guide = DenoisedGuidance(_pull_toward(target), step=0.25, interval=(0.0, math.inf))
+    moved = guide.shift(x0)
+    delta = moved - x0
+    for b in range(2):  # along the gradient -2 (x0 - target), of root mean square `step`
+        cos = torch.nn.functional.cosine_similarity(delta[b].flatten(), -x0[b].flatten(), dim=0)
+        assert cos > 0.9999
+        assert delta[b].pow(2).mean().sqrt() == pytest.approx(0.25, rel=1e-5)
+    assert torch.equal(moved[2], x0[2])
+    # a sample's move depends on that sample alone
+    alone = DenoisedGuidance(_pull_toward(target[1:2]), step=0.25, interval=(0.0, math.inf))
+    torch.testing.assert_close(alone.shift(x0[1:2]), moved[1:2])
+
+
+def test_a_likelihood_that_does_not_depend_on_x0_leaves_it_alone() -> None:
+    x0 = torch.randn(2, 2, 1, 4, 4)
+    guide = DenoisedGuidance(lambda x: torch.zeros(len(x)), step=1.0, interval=(0.0, math.inf))
+    assert torch.equal(guide.shift(x0), x0)
+
+
+@pytest.mark.parametrize("kind", ["v_prediction", "epsilon"])
+def test_applied_guidance_changes_the_prediction_to_the_moved_clean_estimate(kind) -> None:
+    sched = make_scheduler("dpm++2m", {**MODELSCOPE_SCHEDULER, "prediction_type": kind})
+    sched.set_timesteps(10)
+    t = sched.timesteps[4]
+    x_t, out = torch.randn(2, 2, 1, 4, 4), torch.randn(2, 2, 1, 4, 4)
+    guide = DenoisedGuidance(_pull_toward(torch.ones_like(x_t)), step=0.5, interval=(0, math.inf))
+    a, s = (float(v) for v in alpha_sigma(sched.alphas_cumprod, int(t)))
+    x0 = convert(out, x_t, a, s, source=kind, target="sample")
+    guided = guide.apply(out, x_t, sched, t)
+    torch.testing.assert_close(
+        convert(guided, x_t, a, s, source=kind, target="sample"), guide.shift(x0)
+    )
+
+
+def test_denoised_guidance_pulls_the_sample_only_inside_its_interval() -> None:
+    """A model that predicts v for a clean sample of zeros, guided toward ones: the result
+    ends nearer ones; guided at noise levels the schedule never reaches, it is unchanged."""
+    sched = make_scheduler("dpm++2m", MODELSCOPE_SCHEDULER)
+    steps = 10
+    x = torch.randn(1, 2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+
+    def model(x_in, t, context):
+        a, s = (float(v) for v in alpha_sigma(sched.alphas_cumprod, int(t)))
+        return convert(torch.zeros_like(x_in), x_in, a, s, source="sample", target="epsilon")
+
+    def run(interval):
+        sched.set_timesteps(steps)
+        ones = torch.ones_like(x)
+        guide = DenoisedGuidance(_pull_toward(ones), step=0.5, interval=interval)
+        return denoise(
+            model,
+            x * sched.init_noise_sigma,
+            sched,
+            num_inference_steps=steps,
+            timesteps=sched.timesteps,
+            context=torch.ones(1, 1, 1),
+            denoised_guidance=guide,
+        )
+
+    plain = run((1e6, 1e7))
+    sched.set_timesteps(steps)
+    unguided = denoise(
+        model,
+        x * sched.init_noise_sigma,
+        sched,
+        num_inference_steps=steps,
+        timesteps=sched.timesteps,
+        context=torch.ones(1, 1, 1),
+    )
+    torch.testing.assert_close(plain, unguided)
+    assert plain.abs().max() < 0.05  # the model's zeros
+    pulled = run((0.3, math.inf))
+    assert pulled.mean() > 0.4  # each guided step's clean estimate is moved 0.5 toward ones

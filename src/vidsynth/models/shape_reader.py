@@ -66,7 +66,10 @@ class ShapeReader(ModelMixin, ConfigMixin):
     crop's reading does not depend on its batch. `weight`: how much the log-likelihood of the
     planned shapes counts beside the scorer's logit when a pipeline picks a first frame.
     `sure` (None: off): a pipeline draws `first_round` candidate first frames and the rest
-    only for clips whose best one has a log-likelihood of the planned shapes below it."""
+    only for clips whose best one has a log-likelihood of the planned shapes below it.
+    `guidance` (None: off): the step by which the frames drawn for want of a sure one (the
+    second round; all of them without `sure`) are guided toward the planned shapes, at the
+    noise levels `guidance_interval` (lo, hi] (``TextToVideoPipeline.shape_guidance``)."""
 
     config_name = "config.json"
 
@@ -81,11 +84,22 @@ class ShapeReader(ModelMixin, ConfigMixin):
         weight: float = 1.0,
         sure: float | None = None,
         first_round: int = 4,
+        guidance: float | None = None,
+        guidance_interval: tuple[float, float] = (0.3, 5.0),
     ) -> None:
         super().__init__()
         if sure is not None and not first_round >= 1:
             raise InvalidParameter(
                 f"shape reader config: first_round must be 1 or more, got {first_round}"
+            )
+        if guidance is not None and not (isinstance(guidance, int | float) and guidance > 0):
+            raise InvalidParameter(
+                f"shape reader config: guidance must be a step above 0 or null, got {guidance!r}"
+            )
+        if len(guidance_interval) != 2 or not 0 <= guidance_interval[0] < guidance_interval[1]:
+            raise InvalidParameter(
+                "shape reader config: guidance_interval must be [lo, hi] noise levels with "
+                f"0 <= lo < hi, got {list(guidance_interval)}"
             )
         layers: list[nn.Module] = []
         width = 2
@@ -115,23 +129,32 @@ class ShapeReader(ModelMixin, ConfigMixin):
         shows each object slot's shape: `colours` (B, S) palette indices find the objects,
         `shapes` (B, S) are the shapes asked (-1 in either: no object there). An object not
         found on its frame counts log(MISSING)."""
-        total = torch.zeros(len(images))
-        crops, where = [], []
-        for b, image in enumerate(images.float().cpu()):
+        return self.differentiable_log_likelihood(images, colours, shapes).cpu()
+
+    def differentiable_log_likelihood(
+        self, images: torch.Tensor, colours: torch.Tensor, shapes: torch.Tensor
+    ) -> torch.Tensor:
+        """``log_likelihood`` with its gradient with respect to `images` (on their device):
+        where each object is and how large its window is are read off the frame as they are,
+        the gradient flows through each crop's soft map of the object's colour."""
+        found_rows, crops, asked = [], [], []
+        missing = torch.zeros(len(images), device=images.device)
+        for b, image in enumerate(images.float()):
             for pick, shape in zip(colours[b].tolist(), shapes[b].tolist(), strict=True):
                 if pick < 0 or shape < 0:
                     continue
                 found = self.crop(image, pick)
                 if found is None:
-                    total[b] += math.log(MISSING)
+                    missing[b] += math.log(MISSING)
                 else:
                     crops.append(found)
-                    where.append((b, shape))
-        if crops:
-            logp = self(torch.stack(crops).to(self.device)).float().log_softmax(dim=1).cpu()
-            for row, (b, shape) in zip(logp, where, strict=True):
-                total[b] += row[shape]
-        return total
+                    found_rows.append(b)
+                    asked.append(shape)
+        if not crops:
+            return missing
+        logp = self(torch.stack(crops).to(self.device)).float().log_softmax(dim=1)
+        picked = logp[torch.arange(len(asked)), torch.tensor(asked)].to(images.device)
+        return missing.index_add(0, torch.tensor(found_rows, device=images.device), picked)
 
 
 def load_shape_reader(folder: str | Path) -> ShapeReader:

@@ -29,12 +29,13 @@ from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.models.shape_reader import ShapeReader
 from vidsynth.models.text_encoder import TextEncoder
 from vidsynth.models.unet3d import UNet3DModel
-from vidsynth.models.vae import decode_to_uint8, decode_video, encode_video
+from vidsynth.models.vae import decode_to_uint8, decode_video, encode_video, iter_decode
 from vidsynth.pipelines.conditioning import PromptAndScheduler
 from vidsynth.pipelines.memory import estimate_peak_bytes
 from vidsynth.pipelines.params import GenerationParams
 from vidsynth.pipelines.result import VideoResult
 from vidsynth.sampling.denoise import StepCallback, denoise
+from vidsynth.sampling.guidance import DenoisedGuidance
 from vidsynth.sampling.noise import derive_seed, seeded_noise
 from vidsynth.sampling.schedulers import strength_timesteps
 
@@ -287,9 +288,10 @@ class TextToVideoPipeline(PromptAndScheduler):
         guide: Sequence[MotionGuide] | None = None,
         animated: torch.Tensor | None = None,
         guidance_interval: tuple[float, float] = (0.0, math.inf),
+        denoised_guidance: DenoisedGuidance | None = None,
     ) -> torch.Tensor:
         """Guided denoising of noisy `latents` along `timesteps` (set on `sched`), guidance
-        applied at the noise levels in `guidance_interval`.
+        applied at the noise levels in `guidance_interval` (and `denoised_guidance` at its own).
 
         The core shared by text-to-video (the full schedule from pure noise) and
         video-to-video (the tail of the schedule from a noised input video). `first`,
@@ -312,6 +314,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             guidance_scale=guidance_scale,
             callback=callback,
             guidance_interval=guidance_interval,
+            denoised_guidance=denoised_guidance,
         )
 
     # -- the main entry points ---------------------------------------------------------------
@@ -509,14 +512,24 @@ class TextToVideoPipeline(PromptAndScheduler):
         then the rest of the N only for the clips whose best frame the reader is not sure of
         (log-likelihood of the planned shapes below ``sure``). Candidate j has the same noise
         either way, so a clip is the pick among the first round or among all N, as if drawn
-        alone; most one-object prompts stop after the first round."""
+        alone; most one-object prompts stop after the first round. A reader with
+        ``guidance`` set guides the frames it draws for want of a sure one (the second round;
+        all N for a reader without ``sure``) toward the planned shapes (`shape_guidance`);
+        `candidates` up to ``first_round`` draw no second round, so none is guided."""
         n = params.candidates
         reader = self.shape_reader
         first_round = n
+        guides = reader is not None and reader.config.guidance is not None
         if reader is not None and reader.config.sure is not None:
             first_round = min(n, reader.config.first_round)
         frames = self.first_frame_candidates(
-            prompts, negative_prompts, seeds, params, scheduler=scheduler, count=first_round
+            prompts,
+            negative_prompts,
+            seeds,
+            params,
+            scheduler=scheduler,
+            count=first_round,
+            guided=guides and reader.config.sure is None,
         )
         if n == 1:
             return frames
@@ -538,6 +551,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             scheduler=scheduler,
             start=first_round,
             count=n - first_round,
+            guided=guides,
         ).unflatten(0, (len(rows), n - first_round))
         more_scores, _ = self.scores(
             [prompts[i] for i in rows], more.flatten(0, 1), n - first_round
@@ -560,10 +574,13 @@ class TextToVideoPipeline(PromptAndScheduler):
         scheduler: str | None = None,
         start: int = 0,
         count: int | None = None,
+        guided: bool = False,
     ) -> torch.Tensor:
         """First frames `start` .. `start` + `count` (default: all ``params.candidates``) of
-        each clip, latents (B * count, C, h, w), clip-major, that `first_frame` picks from."""
+        each clip, latents (B * count, C, h, w), clip-major, that `first_frame` picks from;
+        `guided`: with the shape reader's guidance (`shape_guidance`)."""
         count = params.candidates - start if count is None else count
+        rows = [p for p in prompts for _ in range(count)]
         streams = [derive_seed(s, FIRST_FRAME_STREAM) for s in seeds]
         noise = self._noise(
             [
@@ -575,14 +592,40 @@ class TextToVideoPipeline(PromptAndScheduler):
             1,
         )
         return self._from_noise(
-            [p for p in prompts for _ in range(count)],
+            rows,
             [p for p in negative_prompts for _ in range(count)],
             noise,
             params,
             scheduler,
             guidance_interval=params.first_frame_guidance_interval,
+            denoised_guidance=self.shape_guidance(rows) if guided else None,
             image=True,
         )[:, :, 0]
+
+    def shape_guidance(self, prompts: Sequence[str]) -> DenoisedGuidance:
+        """Guidance of first frames drawn for `prompts` (one per frame) toward the shapes
+        the planner reads from each: at each step of the shape reader's ``guidance_interval``
+        the clean estimate is decoded and moved ``guidance`` up the gradient of the reader's
+        log-likelihood of those shapes, each object found by its planned colour (classifier
+        guidance of x0, ``sampling.guidance.DenoisedGuidance``). Why: of two objects, the
+        image stage draws the asked shapes less often than of one; nudged while the layout
+        forms, more of its frames have them (issue 3's notes of stop 33)."""
+        reader, planner = self.shape_reader, self.planner
+        if reader is None or reader.config.guidance is None:
+            raise ValueError("this model's shape reader has no guidance step (its `guidance`)")
+        assert planner is not None  # __init__ refuses a reader without one
+        with torch.inference_mode():
+            context = self.encode_prompts(prompts).float()
+            _, colours = planner.objects(context)
+            shapes = planner.object_shapes(context, colours)
+
+        def log_likelihood(x0: torch.Tensor) -> torch.Tensor:
+            _, pixels = next(iter_decode(self.vae, x0))  # (B, 3, 1, H, W) in [-1, 1]
+            images = (pixels[:, :, 0] / 2 + 0.5).clamp(0, 1)
+            return reader.differentiable_log_likelihood(images, colours, shapes)
+
+        lo, hi = reader.config.guidance_interval
+        return DenoisedGuidance(log_likelihood, float(reader.config.guidance), (lo, hi))
 
     @torch.inference_mode()
     def pick(self, prompts: Sequence[str], candidates: torch.Tensor, n: int) -> torch.Tensor:

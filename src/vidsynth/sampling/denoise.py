@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from vidsynth.sampling.guidance import cfg_combine, in_interval, uses_guidance
+from vidsynth.sampling.guidance import DenoisedGuidance, cfg_combine, in_interval, uses_guidance
 
 # model(x, t, context) -> prediction, all shaped like x = (B, C, F, H, W)
 ModelFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -30,6 +30,7 @@ def denoise(
     callback: StepCallback | None = None,
     generator: torch.Generator | None = None,
     guidance_interval: tuple[float, float] = (0.0, math.inf),
+    denoised_guidance: DenoisedGuidance | None = None,
 ) -> torch.Tensor:
     """Run the reverse process from `latents` (already scaled by the scheduler's init sigma).
 
@@ -37,7 +38,8 @@ def denoise(
     [uncond, cond], as ModelScope does, at the steps whose noise level sigma lies in
     `guidance_interval` (lo, hi]; the other steps run the conditional pass alone.
     `timesteps` lets a caller start part-way (video-to-video); by default the scheduler's
-    full schedule is used.
+    full schedule is used. `denoised_guidance` moves each step's clean estimate up its
+    log-likelihood at the noise levels of its own interval, after classifier-free guidance.
     """
     guided = uses_guidance(guidance_scale) and uncond_context is not None
     both = torch.cat([uncond_context, context]) if guided else context
@@ -50,12 +52,15 @@ def denoise(
 
     total = len(timesteps)
     for i, t in enumerate(timesteps):
-        if guided and in_interval(timestep_sigma(scheduler, t), guidance_interval):
-            x_in = scheduler.scale_model_input(torch.cat([latents, latents]), t)
-            uncond_out, cond_out = model(x_in, t, both).chunk(2)
+        sigma = timestep_sigma(scheduler, t)
+        x_in = scheduler.scale_model_input(latents, t)
+        if guided and in_interval(sigma, guidance_interval):
+            uncond_out, cond_out = model(torch.cat([x_in, x_in]), t, both).chunk(2)
             out = cfg_combine(uncond_out, cond_out, guidance_scale)
         else:
-            out = model(scheduler.scale_model_input(latents, t), t, context)
+            out = model(x_in, t, context)
+        if denoised_guidance is not None and in_interval(sigma, denoised_guidance.interval):
+            out = denoised_guidance.apply(out, x_in, scheduler, t)
         latents = scheduler.step(out, t, latents, **step_kwargs).prev_sample
         if callback is not None:
             callback(i, total, t)

@@ -159,6 +159,14 @@ def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
                 "  clips whose best one the reader is less sure of than a log-likelihood of",
                 f"  {sure:g}.",
             ]
+        guidance = config.get("guidance")
+        if guidance is not None:
+            lo, hi = config.get("guidance_interval", (0.3, 5.0))
+            drawn = "The second round's frames are" if sure is not None else "Those frames are"
+            lines += [
+                f"  {drawn} guided toward the planned shapes: at noise levels {lo:g} to {hi:g},",
+                f"  each step's clean estimate moves {guidance:g} (RMS) up the reader's gradient.",
+            ]
     strength = defaults.get("clip_strength", 1.0)
     if strength < 1:
         lines += [
