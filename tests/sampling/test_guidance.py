@@ -25,18 +25,28 @@ def _run(interval, scale=5.0, steps=10, name="dpm++2m"):
         return 0.1 * x + context.view(-1, 1, 1, 1, 1)
 
     x = torch.randn(1, 2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
-    out = denoise(
+    out = _denoise_from(
         model,
-        x * sched.init_noise_sigma,
+        x,
         sched,
-        num_inference_steps=steps,
-        timesteps=sched.timesteps,
-        context=torch.ones(1, 1, 1),
         uncond_context=-torch.ones(1, 1, 1),
         guidance_scale=scale,
         guidance_interval=interval,
     )
     return out, batches, sigmas
+
+
+def _denoise_from(model, x, sched, **kwargs):
+    """`denoise` over `sched`'s timesteps (already set) from unit noise `x`, context ones."""
+    return denoise(
+        model,
+        x * sched.init_noise_sigma,
+        sched,
+        num_inference_steps=len(sched.timesteps),
+        timesteps=sched.timesteps,
+        context=torch.ones(1, 1, 1),
+        **kwargs,
+    )
 
 
 def test_timestep_sigma_is_the_schedules_noise_level():
@@ -145,6 +155,16 @@ def test_applied_guidance_changes_the_prediction_to_the_moved_clean_estimate(kin
     )
 
 
+def test_a_noise_prediction_at_pure_noise_is_left_as_it_is() -> None:
+    config = {**MODELSCOPE_SCHEDULER, "rescale_betas_zero_snr": True}
+    sched = make_scheduler("ddim", config)
+    guide = DenoisedGuidance(_pull_toward(torch.zeros(1, 2, 1, 4, 4)), 1.0, (0.0, math.inf))
+    out, x_t = torch.randn(1, 2, 1, 4, 4), torch.randn(1, 2, 1, 4, 4)
+    assert torch.equal(guide.apply(out, x_t, sched, torch.tensor(999)), out)
+    moved = guide.apply(out, x_t, sched, torch.tensor(500))
+    assert torch.isfinite(moved).all() and not torch.equal(moved, out)
+
+
 def test_denoised_guidance_pulls_the_sample_only_inside_its_interval() -> None:
     """A model that predicts v for a clean sample of zeros, guided toward ones: the result
     ends nearer ones; guided at noise levels the schedule never reaches, it is unchanged."""
@@ -158,29 +178,13 @@ def test_denoised_guidance_pulls_the_sample_only_inside_its_interval() -> None:
 
     def run(interval):
         sched.set_timesteps(steps)
-        ones = torch.ones_like(x)
-        guide = DenoisedGuidance(_pull_toward(ones), step=0.5, interval=interval)
-        return denoise(
-            model,
-            x * sched.init_noise_sigma,
-            sched,
-            num_inference_steps=steps,
-            timesteps=sched.timesteps,
-            context=torch.ones(1, 1, 1),
-            denoised_guidance=guide,
-        )
+        guide = None
+        if interval is not None:
+            guide = DenoisedGuidance(_pull_toward(torch.ones_like(x)), 0.5, interval=interval)
+        return _denoise_from(model, x, sched, denoised_guidance=guide)
 
     plain = run((1e6, 1e7))
-    sched.set_timesteps(steps)
-    unguided = denoise(
-        model,
-        x * sched.init_noise_sigma,
-        sched,
-        num_inference_steps=steps,
-        timesteps=sched.timesteps,
-        context=torch.ones(1, 1, 1),
-    )
-    torch.testing.assert_close(plain, unguided)
+    torch.testing.assert_close(plain, run(None))
     assert plain.abs().max() < 0.05  # the model's zeros
     pulled = run((0.3, math.inf))
     assert pulled.mean() > 0.4  # each guided step's clean estimate is moved 0.5 toward ones

@@ -74,10 +74,14 @@ class DenoisedGuidance:
         t: torch.Tensor,
     ) -> torch.Tensor:
         """A model's `prediction` (in the scheduler's parameterisation) at its scaled input
-        `model_input`, timestep `t`, changed so that its clean estimate is `shift`'s."""
+        `model_input`, timestep `t`, changed so that its clean estimate is `shift`'s. A noise
+        prediction at pure noise (alpha 0) has no clean estimate and is left as it is."""
         kind = scheduler.config.prediction_type
-        alpha, sigma = alpha_sigma(scheduler.alphas_cumprod, round(float(t)))
+        last = len(scheduler.alphas_cumprod) - 1
+        alpha, sigma = alpha_sigma(scheduler.alphas_cumprod, min(max(round(float(t)), 0), last))
         alpha, sigma = float(alpha), float(sigma)
+        if alpha == 0 and kind == "epsilon":
+            return prediction
         x0 = convert(prediction, model_input, alpha, sigma, source=kind, target="sample")
         moved = self.shift(x0)
         return convert(moved, model_input, alpha, sigma, source="sample", target=kind)
