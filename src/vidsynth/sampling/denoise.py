@@ -9,7 +9,13 @@ from collections.abc import Callable
 import torch
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from vidsynth.sampling.guidance import DenoisedGuidance, cfg_combine, in_interval, uses_guidance
+from vidsynth.sampling.guidance import (
+    DenoisedGuidance,
+    cfg_combine,
+    in_interval,
+    timestep_index,
+    uses_guidance,
+)
 
 # model(x, t, context) -> prediction, all shaped like x = (B, C, F, H, W)
 ModelFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -72,6 +78,6 @@ def timestep_sigma(scheduler: SchedulerMixin, t: torch.Tensor | float) -> float:
     (Karras et al. 2022's sigma for a DDPM-family schedule), read off the scheduler's own
     alphas_cumprod; fractional timesteps are rounded, and pure noise is sigma = inf."""
     alphas = scheduler.alphas_cumprod
-    alpha = float(alphas[min(max(round(float(t)), 0), len(alphas) - 1)])
+    alpha = float(alphas[timestep_index(scheduler, t)])
     # a zero-terminal-SNR schedule's last timestep is pure noise: alpha_bar = 0
     return math.sqrt((1 - alpha) / alpha) if alpha > 0 else math.inf

@@ -36,6 +36,12 @@ def in_interval(sigma: float, interval: tuple[float, float]) -> bool:
     return lo < sigma <= hi
 
 
+def timestep_index(scheduler: SchedulerMixin, t: torch.Tensor | float) -> int:
+    """The entry of the scheduler's ``alphas_cumprod`` for timestep `t`: fractional timesteps
+    (sigma-space solvers) rounded, out-of-range ones clamped to the schedule."""
+    return min(max(round(float(t)), 0), len(scheduler.alphas_cumprod) - 1)
+
+
 @dataclass(frozen=True)
 class DenoisedGuidance:
     """Moves the denoiser's clean estimate x0 up the gradient of `log_likelihood`, at the
@@ -77,8 +83,7 @@ class DenoisedGuidance:
         `model_input`, timestep `t`, changed so that its clean estimate is `shift`'s. A noise
         prediction at pure noise (alpha 0) has no clean estimate and is left as it is."""
         kind = scheduler.config.prediction_type
-        last = len(scheduler.alphas_cumprod) - 1
-        alpha, sigma = alpha_sigma(scheduler.alphas_cumprod, min(max(round(float(t)), 0), last))
+        alpha, sigma = alpha_sigma(scheduler.alphas_cumprod, timestep_index(scheduler, t))
         alpha, sigma = float(alpha), float(sigma)
         if alpha == 0 and kind == "epsilon":
             return prediction
