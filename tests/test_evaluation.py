@@ -9,7 +9,7 @@ import pytest
 import vidsynth
 from vidsynth.errors import InvalidParameter
 from vidsynth.evaluation.prompts import KINDS, prompt_set
-from vidsynth.evaluation.text_to_video import evaluate
+from vidsynth.evaluation.text_to_video import accuracy_interval, evaluate
 from vidsynth.world.parse import parse_caption
 
 
@@ -59,6 +59,27 @@ def test_evaluate_reports_every_kind(tiny_minilm_model):
             assert f"{attribute}, {kind} (target→detected)" in report.table()
     assert report.to_dict()["shape_confusion"] == report.shape_confusion
     assert report.plan == {}  # no motion planner, no plan figures
+    # every figure has its range, which holds it
+    assert set(report.intervals) == set(KINDS)
+    for kind, acc in report.accuracy.items():
+        assert set(report.intervals[kind]) == set(acc)
+        for attribute, (lo, hi) in report.intervals[kind].items():
+            assert 0.0 <= lo <= acc[attribute] <= hi <= 1.0
+    assert report.table().count("95% range") == len(KINDS)
+
+
+def test_accuracy_interval_is_wilsons():
+    # Wilson's interval for 5 of 10 at 95%: 0.5 ± 0.2634 (z = 1.96)
+    lo, hi = accuracy_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    # at the edges it stays in [0, 1] and still has a width, where p ± z·sqrt(p(1-p)/n) has none
+    assert accuracy_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
+    lo, hi = accuracy_interval(96, 96)
+    assert hi == 1.0 and lo == pytest.approx(0.9615, abs=1e-4)
+    # more verdicts, a narrower range
+    narrow = accuracy_interval(67, 96)
+    wide = accuracy_interval(33, 48)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
 
 
 def test_the_plan_report_tells_planner_misses_from_unet_misses():

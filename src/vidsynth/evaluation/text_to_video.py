@@ -32,6 +32,9 @@ class EvalReport:
     # the target's (each object's, by colour), and the judged motion accuracy where the plan
     # was right and where it was wrong, which tells the planner's misses from the UNet's
     plan: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # per kind and attribute, the 95% interval of the accuracy (`accuracy_interval`): how far
+    # a figure of 48 or 96 prompts may sit from the model's true rate, e.g. against a target
+    intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
     def table(self) -> str:
         head = f"{'kind':<12} {'n':>4} " + " ".join(f"{a:>10}" for a in ATTRIBUTES)
@@ -42,6 +45,10 @@ class EvalReport:
             rows.append(
                 f"{kind:<12} {self.counts[kind]:>4} {cells} {100 * acc['all_correct']:>7.1f}%"
             )
+            if kind in self.intervals:
+                spans = self.intervals[kind]
+                cells = " ".join(f"{_span(spans.get(a)):>10}" for a in ATTRIBUTES)
+                rows.append(f"{'  95% range':<17} {cells} {_span(spans.get('all_correct')):>8}")
         for attribute, table in (
             ("motion", self.motion_confusion),
             ("shape", self.shape_confusion),
@@ -68,11 +75,27 @@ class EvalReport:
             "motion_confusion": self.motion_confusion,
             "shape_confusion": self.shape_confusion,
             "plan": self.plan,
+            "intervals": self.intervals,
         }
 
 
 def _percent(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _span(interval: tuple[float, float] | None) -> str:
+    return "-" if interval is None else f"{100 * interval[0]:.0f}-{100 * interval[1]:.0f}"
+
+
+def accuracy_interval(passed: int, total: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a rate of `passed` in `total` verdicts (Wilson 1927): it
+    stays inside [0, 1] and keeps its coverage near 0% and 100%, where the normal
+    approximation does not. Verdicts count as independent; a clip's two objects are not
+    quite, so for two-object attributes the true range is somewhat wider."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(passed, total).proportion_ci(confidence_level=level, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def select_prompts(version: str, kinds: tuple[str, ...], limit: int | None) -> list[EvalPrompt]:
@@ -186,7 +209,7 @@ def evaluate(
     **generate_kwargs: Any,
 ) -> EvalReport:
     """Generate every prompt of the set (model defaults unless overridden) and judge it."""
-    from vidsynth.world.judge import judge, score
+    from vidsynth.world.judge import judge, tally
     from vidsynth.world.parse import parse_caption
 
     prompts = select_prompts(version, kinds, limit)
@@ -200,7 +223,11 @@ def evaluate(
         record(results, failures, item, judge(clip.frames, parse_caption(item.target)))
         if progress is not None:
             progress(i + 1, len(prompts), item)
-    accuracy = {k: score(v) for k, v in results.items() if v}
+    counted = {k: tally(v) for k, v in results.items() if v}
+    accuracy = {k: {a: p / n for a, (p, n) in c.items()} for k, c in counted.items()}
+    intervals = {
+        k: {a: accuracy_interval(p, n) for a, (p, n) in c.items()} for k, c in counted.items()
+    }
     planned = planned_objects(pipe, prompts)
     return EvalReport(
         accuracy=accuracy,
@@ -216,4 +243,5 @@ def evaluate(
         motion_confusion=confusions(results, "motion"),
         shape_confusion=confusions(results, "shape"),
         plan={} if planned is None else plan_report(prompts, planned, results),
+        intervals=intervals,
     )

@@ -532,8 +532,9 @@ def judge(frames: np.ndarray, target: SceneTarget) -> JudgeResult:
     return JudgeResult(judgements, background, target.background, detected, checks)
 
 
-def score(results: Iterable[JudgeResult]) -> dict[str, float]:
-    """Dataset accuracy per attribute (pooled over objects), plus all/strict correct."""
+def tally(results: Iterable[JudgeResult]) -> dict[str, tuple[int, int]]:
+    """(passed, total) verdicts per attribute (pooled over objects), plus all/strict correct
+    (per clip): what ``score``'s fractions are made of."""
     results = list(results)
     passed: Counter[str] = Counter()
     total: Counter[str] = Counter()
@@ -541,11 +542,16 @@ def score(results: Iterable[JudgeResult]) -> dict[str, float]:
         for name, verdicts in r.checks.items():
             passed[name] += sum(verdicts)
             total[name] += len(verdicts)
-    out = {name: passed[name] / total[name] for name in ATTRIBUTES if total[name]}
+    out = {name: (passed[name], total[name]) for name in ATTRIBUTES if total[name]}
     if results:
-        out["all_correct"] = sum(r.all_correct for r in results) / len(results)
-        out["strict_correct"] = sum(r.strict_correct for r in results) / len(results)
+        out["all_correct"] = (sum(r.all_correct for r in results), len(results))
+        out["strict_correct"] = (sum(r.strict_correct for r in results), len(results))
     return out
+
+
+def score(results: Iterable[JudgeResult]) -> dict[str, float]:
+    """Dataset accuracy per attribute (pooled over objects), plus all/strict correct."""
+    return {name: passed / total for name, (passed, total) in tally(results).items()}
 
 
 def confusion(results: Iterable[JudgeResult], attribute: str) -> dict[tuple[str, str], int]:
