@@ -25,12 +25,14 @@ def test_prompt_set_is_fixed_and_parseable():
             assert p.prompt == p.target
 
 
-def test_validation_set_is_disjoint_from_the_reported_one():
-    v1, val = prompt_set("v1"), prompt_set("val1")
+@pytest.mark.parametrize("other", ["val1", "val2"])
+def test_validation_sets_are_disjoint_from_the_reported_one_and_each_other(other):
+    v1, val = prompt_set("v1"), prompt_set(other)
     assert len(val) == len(v1)
-    assert not {p.seed for p in v1} & {p.seed for p in val}
-    shared = {p.prompt for p in v1} & {p.prompt for p in val}
-    assert len(shared) < len(v1) // 10  # a few short canonical captions may coincide
+    for reference in (v1, prompt_set("val1" if other == "val2" else "val2")):
+        assert not {p.seed for p in reference} & {p.seed for p in val}
+        shared = {p.prompt for p in reference} & {p.prompt for p in val}
+        assert len(shared) < len(v1) // 10  # a few short canonical captions may coincide
     with pytest.raises(InvalidParameter, match="unknown eval prompt set"):
         prompt_set("v0")
 
