@@ -59,6 +59,10 @@ CLIP_STRENGTH_HELP = (
     "first frame animated by the planned motion, noised to that level (model default; 1 draws "
     "the clip from pure noise)"
 )
+FIRST_FRAME_STEPS_HELP = (
+    "a model with a first-frame stage: the denoising steps of the first frames, drawn as "
+    "images before the clip (model default; absent there: --steps)"
+)
 CANDIDATES_HELP = (
     "first frames drawn per clip, the model's frame scorer keeping the likest to the prompt "
     "(model default; 1 draws one)"
@@ -74,6 +78,7 @@ def _add_interval_args(p: argparse.ArgumentParser) -> None:
     ):
         p.add_argument(flag, type=_interval, default=None, metavar="LO[,HI]", help=help_text)
     p.add_argument("--clip-strength", type=float, default=None, help=CLIP_STRENGTH_HELP)
+    p.add_argument("--first-frame-steps", type=_size, default=None, help=FIRST_FRAME_STEPS_HELP)
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -553,6 +558,7 @@ def _sampling_overrides(args: argparse.Namespace, **extra: Any) -> dict[str, Any
         "guidance_interval": getattr(args, "guidance_interval", None),
         "first_frame_guidance_interval": getattr(args, "first_frame_guidance_interval", None),
         "clip_strength": getattr(args, "clip_strength", None),
+        "first_frame_steps": getattr(args, "first_frame_steps", None),
         **extra,
     }
     return {k: v for k, v in given.items() if v is not None}
@@ -1089,6 +1095,7 @@ def _pick_cascade(args: argparse.Namespace) -> Any:
         guidance_interval=args.guidance_interval,
         first_frame_guidance_interval=args.first_frame_guidance_interval,
         clip_strength=args.clip_strength,
+        first_frame_steps=args.first_frame_steps,
         scheduler=args.scheduler,
     )
 
@@ -1149,6 +1156,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             guidance_interval=args.guidance_interval,
             first_frame_guidance_interval=args.first_frame_guidance_interval,
             clip_strength=args.clip_strength,
+            first_frame_steps=args.first_frame_steps,
             scheduler=args.scheduler,
             progress=progress,
         )

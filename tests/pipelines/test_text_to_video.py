@@ -139,6 +139,9 @@ def test_guidance_interval_skips_the_unconditional_pass_outside_it(pipe, unet_ba
         ({"clip_strength": 0.05, "num_inference_steps": 10}, "raise it to at least 0.1 or use"),
         ({"clip_strength": 1.5}, "clip_strength must be between 0.0 and 1.0"),
         ({"clip_strength": 0.5}, "clip_strength=0.5 starts each clip from its first frame"),
+        ({"first_frame_steps": 0}, "first_frame_steps must be between 1"),
+        ({"first_frame_steps": 2.5}, "first_frame_steps must be an integer"),
+        ({"first_frame_steps": 8}, "first_frame_steps=8 sets the steps of the first frames"),
     ],
 )
 def test_bad_parameters_are_named(pipe, kwargs, message):

@@ -139,6 +139,8 @@ def test_idempotency_key_returns_the_same_job(client):
         # the tiny model draws no first frame to start a clip from
         ({"task": "text-to-video", "params": {"clip_strength": 0.5}}, "starts each clip from"),
         ({"task": "text-to-video", "params": {"clip_strength": 0}}, "params.clip_strength"),
+        ({"task": "text-to-video", "params": {"first_frame_steps": 8}}, "sets the steps of"),
+        ({"task": "text-to-video", "params": {"first_frame_steps": 0}}, "first_frame_steps"),
         ({"task": "text-to-video", "params": {"guidance_interval": []}}, "params.guidance"),
     ],
 )

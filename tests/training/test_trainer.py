@@ -479,6 +479,18 @@ def test_finetuning_adds_a_first_frame_input_and_generates_in_two_stages(tmp_pat
     assert np.array_equal(again.frames, half.frames)  # still a function of prompt and seed
     pipe.sample = sample
 
+    # the first frames in steps of their own; the clip keeps its own
+    stages()
+    finer = pipe("a blue square", seed=4, num_inference_steps=4, first_frame_steps=7)
+    image, clip = stages()
+    assert len(image) == 7 and len(clip) == 4
+    assert finer.info["first_frame_steps"] == 7
+    assert "first_frame_steps" not in first_only.info  # the clip's steps: the default
+    plain = pipe("a blue square", seed=4, num_inference_steps=4)
+    same = pipe("a blue square", seed=4, num_inference_steps=4, first_frame_steps=4)
+    stages()
+    assert np.array_equal(same.frames, plain.frames)
+
     report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
     card = write_model_card(result.exported, report, title="t").read_text()
     assert "First-frame input" in card and "single frames (the clips' first frames)" in card

@@ -58,6 +58,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "guidance_interval",
         "first_frame_guidance_interval",
         "clip_strength",
+        "first_frame_steps",
         "scheduler",
         "decode_chunk_size",
     ),

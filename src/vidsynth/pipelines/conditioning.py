@@ -112,6 +112,13 @@ class PromptAndScheduler:
                 if getattr(params, "clip_strength", 1.0) < 1
                 else {}
             ),
+            # first frames drawn in steps of their own (text-to-video)
+            **(
+                {"first_frame_steps": params.first_frame_steps}
+                if getattr(params, "first_frame_steps", None) is not None
+                and self.draws_first_frames
+                else {}
+            ),
             "scheduler": scheduler
             or self.defaults.scheduler
             or self.scheduler_config.get("_class_name", ""),

@@ -32,6 +32,15 @@ class GenerationParams:
     # the share of the schedule a clip is drawn over, from its first frame animated by the
     # planned motion noised to that level (SDEdit); 1: from pure noise
     clip_strength: float = 1.0
+    # denoising steps of the first frames (a model that draws them as images first); None: the
+    # clip's. A first frame is one image, so more steps cost little and settle small shapes
+    first_frame_steps: int | None = None
+
+    @property
+    def first_frame_num_steps(self) -> int:
+        """The steps the first frames are drawn in."""
+        steps = self.first_frame_steps
+        return self.num_inference_steps if steps is None else steps
 
     @classmethod
     def checked(
@@ -47,10 +56,13 @@ class GenerationParams:
         guidance_interval: Sequence[float | None] = (0.0, None),
         first_frame_guidance_interval: Sequence[float | None] = (0.0, None),
         clip_strength: float = 1.0,
+        first_frame_steps: int | None = None,
         spatial_factor: int = 8,
     ) -> GenerationParams:
         _integer("num_frames", num_frames, low=1, high=MAX_FRAMES)
         _integer("num_inference_steps", num_inference_steps, low=1, high=1000)
+        if first_frame_steps is not None:
+            _integer("first_frame_steps", first_frame_steps, low=1, high=1000)
         check_size(height, width, spatial_factor)
         _number("guidance_scale", guidance_scale, low=0.0, high=100.0)
         _number("fps", fps, low=0.1, high=240.0)
@@ -70,6 +82,7 @@ class GenerationParams:
             interval,
             first_interval,
             check_clip_strength(clip_strength, int(num_inference_steps)),
+            None if first_frame_steps is None else int(first_frame_steps),
         )
 
 

@@ -68,6 +68,8 @@ class Defaults:
     # a model that draws first frames: the share of the schedule its clips are drawn over,
     # from the first frame animated by the plan (1: from pure noise)
     clip_strength: float = 1.0
+    # a model that draws first frames: their denoising steps (None: the clip's)
+    first_frame_steps: int | None = None
     scheduler: str | None = None  # None: the checkpoint's own scheduler
     negative_prompt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -176,12 +178,19 @@ class TextToVideoPipeline(PromptAndScheduler):
                 "first_frame_guidance_interval", d.first_frame_guidance_interval
             ),
             clip_strength=pick("clip_strength", d.clip_strength),
+            first_frame_steps=pick("first_frame_steps", d.first_frame_steps),
             spatial_factor=self.vae_scale,
         )
         if params.clip_strength < 1 and not self.draws_first_frames:
             raise InvalidParameter(
                 f"clip_strength={params.clip_strength} starts each clip from its first frame, "
                 "and this model draws none (its UNet has no first-frame input): use 1"
+            )
+        if params.first_frame_steps is not None and not self.draws_first_frames:
+            raise InvalidParameter(
+                f"first_frame_steps={params.first_frame_steps} sets the steps of the first "
+                "frames, and this model draws none (its UNet has no first-frame input): leave "
+                "it out"
             )
         if params.candidates > 1 and (self.scorer is None or not self.draws_first_frames):
             raise InvalidParameter(
@@ -599,6 +608,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             scheduler,
             guidance_interval=params.first_frame_guidance_interval,
             denoised_guidance=self.shape_guidance(rows) if guided else None,
+            steps=params.first_frame_num_steps,
             image=True,
         )[:, :, 0]
 
@@ -668,13 +678,15 @@ class TextToVideoPipeline(PromptAndScheduler):
         progress: ProgressFn | None = None,
         *,
         guidance_interval: tuple[float, float] | None = None,
+        steps: int | None = None,
         **model_kwargs: Any,
     ) -> torch.Tensor:
-        """`sample` along the whole schedule, from unit `noise` scaled as the scheduler wants,
-        guided in `guidance_interval` (the clip's, ``params.guidance_interval``, by default)."""
+        """`sample` along the whole schedule of `steps` (the clip's, ``params.num_inference_steps``,
+        by default), from unit `noise` scaled as the scheduler wants, guided in
+        `guidance_interval` (the clip's, ``params.guidance_interval``, by default)."""
         sched = self.scheduler(scheduler)
         # set the schedule first: Euler's initial sigma depends on it
-        sched.set_timesteps(params.num_inference_steps, device=self.device)
+        sched.set_timesteps(steps or params.num_inference_steps, device=self.device)
         latents = noise.to(self.device, self.dtype) * sched.init_noise_sigma
         return self.sample(
             prompts,
@@ -709,6 +721,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         guidance_interval: Sequence[float | None] | None = None,
         first_frame_guidance_interval: Sequence[float | None] | None = None,
         clip_strength: float | None = None,
+        first_frame_steps: int | None = None,
         scheduler: str | None = None,
         latents: torch.Tensor | None = None,
         decode_chunk_size: int = 8,
@@ -728,6 +741,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             guidance_interval=guidance_interval,
             first_frame_guidance_interval=first_frame_guidance_interval,
             clip_strength=clip_strength,
+            first_frame_steps=first_frame_steps,
         )
         z = self.generate_latents(
             prompts,
@@ -790,6 +804,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         guidance_interval: Sequence[float | None] | None = None,
         first_frame_guidance_interval: Sequence[float | None] | None = None,
         clip_strength: float | None = None,
+        first_frame_steps: int | None = None,
         scheduler: str | None = None,
         latents: torch.Tensor | None = None,
         decode_chunk_size: int = 8,
@@ -814,6 +829,7 @@ class TextToVideoPipeline(PromptAndScheduler):
             guidance_interval=guidance_interval,
             first_frame_guidance_interval=first_frame_guidance_interval,
             clip_strength=clip_strength,
+            first_frame_steps=first_frame_steps,
             scheduler=scheduler,
             latents=latents,
             decode_chunk_size=decode_chunk_size,

@@ -406,6 +406,7 @@ def create_app(settings: Settings) -> FastAPI:
                             check_guidance_interval(d.first_frame_guidance_interval)
                         ),
                         "clip_strength": d.clip_strength,
+                        "first_frame_steps": d.first_frame_steps,
                     },
                     limits=asdict(limits),
                 )

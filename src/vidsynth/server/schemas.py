@@ -51,6 +51,13 @@ class TextToVideoParams(BaseModel):
         description="the same for the first frames, drawn as images before the clip by a model "
         "that has a first-frame stage",
     )
+    first_frame_steps: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="a model with a first-frame stage: the first frames' denoising steps",
+        **_int,
+    )
     clip_strength: float | None = Field(
         None,
         gt=0,

@@ -37,6 +37,7 @@ def _check_limits(params: dict[str, Any], limits: Limits) -> None:
         ("width", limits.max_width),
         ("height", limits.max_height),
         ("steps", limits.max_steps),
+        ("first_frame_steps", limits.max_steps),
         ("candidates", limits.max_candidates),
     )
     for name, high in bounds:
@@ -74,6 +75,7 @@ def resolve_text_to_video(
         guidance_interval=params.get("guidance_interval"),
         first_frame_guidance_interval=params.get("first_frame_guidance_interval"),
         clip_strength=params.get("clip_strength"),
+        first_frame_steps=params.get("first_frame_steps"),
     )
     # Defaults may come from the model; check them against the server's bounds as well.
     resolved = {
@@ -89,6 +91,7 @@ def resolve_text_to_video(
         "guidance_interval": interval_json(checked.guidance_interval),
         "first_frame_guidance_interval": interval_json(checked.first_frame_guidance_interval),
         "clip_strength": checked.clip_strength,
+        "first_frame_steps": checked.first_frame_steps,
         "model": pipe.name,
     }
     if resolved["negative_prompt"] is None:
@@ -113,6 +116,7 @@ def run_text_to_video(pipe: Any, params: dict[str, Any], seed: int, progress: Pr
         guidance_interval=params.get("guidance_interval"),
         first_frame_guidance_interval=params.get("first_frame_guidance_interval"),
         clip_strength=params.get("clip_strength"),
+        first_frame_steps=params.get("first_frame_steps"),
         seed=seed,
         progress=progress,
     )

@@ -175,6 +175,12 @@ def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
             "  of the schedule; it is drawn over that share of the steps (`--clip-strength`;",
             "  1 draws it from pure noise).",
         ]
+    first_steps = defaults.get("first_frame_steps")
+    if first_steps is not None:
+        lines += [
+            f"- First frames in {first_steps} steps of their own, the clip in"
+            f" {defaults.get('num_inference_steps')} (`--first-frame-steps`).",
+        ]
     return lines
 
 
