@@ -70,8 +70,8 @@ CANDIDATES_HELP = (
 
 
 def _add_interval_args(p: argparse.ArgumentParser) -> None:
-    """The guidance intervals, the clip's and the first frames', and the clip's strength
-    (generate, eval)."""
+    """The guidance intervals, the clip's and the first frames', the clip's strength and the
+    first frames' steps (generate, eval)."""
     for flag, help_text in (
         ("--guidance-interval", INTERVAL_HELP),
         ("--first-frame-guidance-interval", FIRST_FRAME_INTERVAL_HELP),

@@ -116,7 +116,6 @@ class PromptAndScheduler:
             **(
                 {"first_frame_steps": params.first_frame_steps}
                 if getattr(params, "first_frame_steps", None) is not None
-                and self.draws_first_frames
                 else {}
             ),
             "scheduler": scheduler
