@@ -162,9 +162,8 @@ def main() -> None:
     print(f"model load          {r['load_s']:.2f} s")
     print(f"one clip (loaded)   {r['clip_s_median']:.2f} s median, max {r['clip_s_max']:.2f}")
     for name, seconds in r["variants_clip_s_median"].items():
-        print(
-            f"  {name:35s}{seconds:.2f} s (ratio to the default {seconds / r['clip_s_median']:.2f})"
-        )
+        ratio = seconds / r["clip_s_median"]
+        print(f"  {name:45s} {seconds:.2f} s (ratio to the default {ratio:.2f})")
     print(f"vidsynth generate   {r['command_s_median']:.2f} s median, max {r['command_s_max']:.2f}")
     share = r["library_imports_s"] / r["command_s_median"]
     print(
