@@ -27,6 +27,23 @@ def test_world_stream_is_reproducible_and_resumable():
     assert len({s["caption"] for s in a}) == 6
 
 
+def test_shape_weights_show_a_shape_more_often_and_stay_resumable():
+    from vidsynth.world.parse import parse_caption
+
+    def star_share(config: DataConfig, n: int = 300) -> float:
+        stream = WorldClips(config, seed=1)
+        shapes = [parse_caption(stream.sample(i)["caption"]).objects[0].shape for i in range(n)]
+        return shapes.count("star") / n
+
+    plain = DataConfig(size=16, num_frames=1, levels=[1], level_weights=[1.0])
+    weighted = DataConfig(**{**plain.__dict__, "shape_weights": {"star": 3.0}})
+    # Uniform shapes give a quarter stars; 3× stars give half (3 / (3 + 1 + 1 + 1)).
+    assert 0.17 < star_share(plain) < 0.33
+    assert 0.42 < star_share(weighted) < 0.58
+    full = [WorldClips(weighted, seed=2).sample(i)["caption"] for i in range(5)]
+    assert next(iter(WorldClips(weighted, seed=2, start=3)))["caption"] == full[3]
+
+
 def test_world_stream_never_shows_an_eval_prompt():
     held_out = eval_prompt_strings()
     stream = WorldClips(DataConfig(size=16, num_frames=1), seed=0)

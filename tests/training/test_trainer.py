@@ -285,9 +285,17 @@ def test_config_errors_name_the_problem(tmp_path):
     bad.write_text(t2v + '[train]\nimage_frame = "last"\n')
     with pytest.raises(InvalidParameter, match=r"image_frame must be one of .* not 'last'"):
         load_config(bad)
+    bad.write_text(t2v + "[data]\nshape_weights = { hexagon = 2 }\n")
+    with pytest.raises(InvalidParameter, match=r"unknown shape 'hexagon' \(the world's: circle"):
+        load_config(bad)
+    bad.write_text(t2v + "[data]\nshape_weights = { star = 0 }\n")
+    with pytest.raises(InvalidParameter, match=r"shape_weights\.star must be a number > 0"):
+        load_config(bad)
     good = tmp_path / "good.toml"
     good.write_text('task = "vae"\noutput_dir = "x"\n')
     assert load_config(good, ["train.steps=7", 'data.source="world"']).train.steps == 7
+    weighted = load_config(good, ["data.shape_weights.star=2"])
+    assert weighted.data.shape_weights == {"star": 2}
 
 
 def test_cli_train_then_export(tmp_path):

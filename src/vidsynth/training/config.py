@@ -30,6 +30,10 @@ class DataConfig:
     fps: float = 8.0
     levels: list[int] = field(default_factory=lambda: [1, 2])
     level_weights: list[float] = field(default_factory=lambda: [0.75, 0.25])
+    # Relative weights of the world's shapes (source = "world"; a shape left out weighs 1): a
+    # scene is kept with its heaviest shape's weight over the heaviest of all, so {star = 2}
+    # shows stars twice as often as each other shape (lone objects; pairs a little less).
+    shape_weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,6 +138,23 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     return cls(**values)
 
 
+def check_shape_weights(weights: Any) -> None:
+    """Raise InvalidParameter unless ``weights`` maps world shapes to numbers > 0."""
+    from vidsynth.world.spec import SHAPES
+
+    if not isinstance(weights, dict):
+        raise InvalidParameter(f"data.shape_weights must be a table, got {weights!r}")
+    for shape, weight in weights.items():
+        if shape not in SHAPES:
+            raise InvalidParameter(
+                f"data.shape_weights: unknown shape {shape!r} (the world's: {', '.join(SHAPES)})"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
+            raise InvalidParameter(
+                f"data.shape_weights.{shape} must be a number > 0, got {weight!r}"
+            )
+
+
 def parse_config(values: dict[str, Any], source: str = "") -> Config:
     """Build a Config from parsed TOML, checking the task and every section's keys."""
     values = dict(values)
@@ -152,6 +173,7 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
         )
     if config.data.source == "folder" and not config.data.path:
         raise InvalidParameter("data.source = 'folder' needs data.path")
+    check_shape_weights(config.data.shape_weights)
     if config.task in LATENT_TASKS and not (config.model.vae_path or config.model.init_from):
         raise InvalidParameter(
             f"task {config.task} needs model.vae_path (a trained VAE) or model.init_from"

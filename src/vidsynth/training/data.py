@@ -24,6 +24,7 @@ from vidsynth.world.spec import (
     COLOURS,
     PALETTE,
     ROTATION_DEG_PER_FRAME,
+    SHAPES,
     growth_per_frame,
 )
 
@@ -107,6 +108,11 @@ class WorldClips(Dataset):
         self.image_frame = image_frame
         weights = np.asarray(config.level_weights, dtype=float)
         self.level_p = weights / weights.sum()
+        shape_weights = dict(config.shape_weights)
+        top = max(shape_weights.values(), default=1.0)
+        self.shape_keep = {
+            shape: shape_weights.get(shape, 1.0) / max(top, 1.0) for shape in SHAPES
+        }
 
     def sample(self, index: int) -> dict[str, object]:
         from vidsynth.evaluation.prompts import eval_prompt_strings, normalise
@@ -118,6 +124,11 @@ class WorldClips(Dataset):
         rng = np.random.default_rng(key)
         level = int(rng.choice(self.config.levels, p=self.level_p))
         scene = sample_scene(rng, level)
+        # Rejection keeps the scene distribution otherwise the world's (data.shape_weights).
+        while self.config.shape_weights and rng.random() >= max(
+            self.shape_keep[o.shape] for o in scene.objects
+        ):
+            scene = sample_scene(rng, level)
         held_out = eval_prompt_strings()
         caption = random_caption(scene, rng)
         while normalise(caption) in held_out:  # keep the eval prompts unseen
