@@ -110,9 +110,7 @@ class WorldClips(Dataset):
         self.level_p = weights / weights.sum()
         shape_weights = dict(config.shape_weights)
         top = max(shape_weights.values(), default=1.0)
-        self.shape_keep = {
-            shape: shape_weights.get(shape, 1.0) / max(top, 1.0) for shape in SHAPES
-        }
+        self.shape_keep = {shape: shape_weights.get(shape, 1.0) / max(top, 1.0) for shape in SHAPES}
 
     def sample(self, index: int) -> dict[str, object]:
         from vidsynth.evaluation.prompts import eval_prompt_strings, normalise
