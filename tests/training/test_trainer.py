@@ -291,6 +291,10 @@ def test_config_errors_name_the_problem(tmp_path):
     bad.write_text(t2v + "[data]\nshape_weights = { star = 0 }\n")
     with pytest.raises(InvalidParameter, match=r"shape_weights\.star must be a number > 0"):
         load_config(bad)
+    folder = '[data]\nsource = "folder"\npath = "clips"\n'
+    bad.write_text(t2v + folder + "shape_weights = { star = 2 }\n")
+    with pytest.raises(InvalidParameter, match=r"shape_weights applies to data\.source = 'world'"):
+        load_config(bad)
     good = tmp_path / "good.toml"
     good.write_text('task = "vae"\noutput_dir = "x"\n')
     assert load_config(good, ["train.steps=7", 'data.source="world"']).train.steps == 7

@@ -174,6 +174,10 @@ def parse_config(values: dict[str, Any], source: str = "") -> Config:
     if config.data.source == "folder" and not config.data.path:
         raise InvalidParameter("data.source = 'folder' needs data.path")
     check_shape_weights(config.data.shape_weights)
+    if config.data.shape_weights and config.data.source != "world":
+        raise InvalidParameter(
+            "data.shape_weights applies to data.source = 'world' (a folder's clips are all used)"
+        )
     if config.task in LATENT_TASKS and not (config.model.vae_path or config.model.init_from):
         raise InvalidParameter(
             f"task {config.task} needs model.vae_path (a trained VAE) or model.init_from"
