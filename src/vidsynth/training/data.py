@@ -108,9 +108,9 @@ class WorldClips(Dataset):
         self.image_frame = image_frame
         weights = np.asarray(config.level_weights, dtype=float)
         self.level_p = weights / weights.sum()
-        shape_weights = dict(config.shape_weights)
-        top = max(shape_weights.values(), default=1.0)
-        self.shape_keep = {shape: shape_weights.get(shape, 1.0) / max(top, 1.0) for shape in SHAPES}
+        weighted = config.shape_weights
+        top = max([1.0, *weighted.values()])  # a shape left out weighs 1
+        self.shape_keep = {shape: weighted.get(shape, 1.0) / top for shape in SHAPES}
 
     def sample(self, index: int) -> dict[str, object]:
         from vidsynth.evaluation.prompts import eval_prompt_strings, normalise
