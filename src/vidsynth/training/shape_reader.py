@@ -85,7 +85,13 @@ def own_frames(pipe: Any, prompts: int, seed: int, folder: Path | None = None) -
     n = params.candidates
     captions, targets = training_captions(np.random.default_rng([seed, 6]), prompts)
     frames, objects, right = [], [], []
+    began = time.perf_counter()
     for i in range(0, prompts, 16):
+        if i and i % 256 == 0:  # minutes per hundred captions on a CPU: show it is moving
+            spent = time.perf_counter() - began
+            log.info(
+                "shape reader: first frames drawn for %d of %d captions (%.0f s)", i, prompts, spent
+            )
         batch = captions[i : i + 16]
         seeds = [derive_seed(seed, i + k) for k in range(len(batch))]
         with torch.inference_mode():
