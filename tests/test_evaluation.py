@@ -60,7 +60,7 @@ def test_evaluate_reports_every_kind(tiny_minilm_model):
             assert all("→" in pair for pair in counts)
             assert f"{attribute}, {kind} (target→detected)" in report.table()
     assert report.to_dict()["shape_confusion"] == report.shape_confusion
-    assert report.plan == {}  # no motion planner, no plan figures
+    assert report.plan == report.shape_plan == {}  # no motion planner, no plan figures
     # every figure has its range, which holds it
     assert set(report.intervals) == set(KINDS)
     for kind, acc in report.accuracy.items():
@@ -120,4 +120,30 @@ def test_the_plan_report_tells_planner_misses_from_unet_misses():
         "right": 0.75,
         "motion_if_right": pytest.approx(2 / 3),
         "motion_if_wrong": 1.0,
+    }
+
+
+def test_the_shape_plan_report_pairs_each_object_by_its_colour():
+    from types import SimpleNamespace
+
+    from vidsynth.evaluation.text_to_video import plan_report, shape_plan_is_right
+
+    two = next(p for p in prompt_set("v1") if p.kind == "two_objects")
+    a, b = parse_caption(two.target).objects
+    other = "star" if b.shape != "star" else "circle"
+    plans = [
+        {b.colour: b.shape, a.colour: a.shape},  # right, whichever order it was read in
+        {a.colour: a.shape, b.colour: other},  # one shape wrong
+        {a.colour: a.shape},  # one object where there are two
+    ]
+    judged = [[True, True], [True, False], [True, True]]
+    results = {"two_objects": [SimpleNamespace(checks={"shape": j}) for j in judged]}
+    report = plan_report([two] * 3, plans, results, shape_plan_is_right, "shape")
+    assert report == {
+        "two_objects": {
+            "n": 3.0,
+            "right": pytest.approx(1 / 3),
+            "shape_if_right": 1.0,
+            "shape_if_wrong": 0.5,
+        }
     }

@@ -32,6 +32,9 @@ class EvalReport:
     # the target's (each object's, by colour), and the judged motion accuracy where the plan
     # was right and where it was wrong, which tells the planner's misses from the UNet's
     plan: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # the same for the shapes a planner reads (``shape_plan_is_right``) and the judged shape
+    # accuracy: a shape the planner misread is one the shape reader steers the frames from
+    shape_plan: dict[str, dict[str, float | None]] = field(default_factory=dict)
     # per kind and attribute, the 95% interval of the accuracy (`accuracy_interval`): how far
     # a figure of 48 or 96 prompts may sit from the model's true rate, e.g. against a target
     intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
@@ -56,12 +59,14 @@ class EvalReport:
             for kind, counts in table.items():
                 cells = ", ".join(f"{pair} {n}" for pair, n in sorted(counts.items()))
                 rows.append(f"{attribute}, {kind} (target→detected): {cells}")
-        for kind, p in self.plan.items():
-            rows.append(
-                f"motion plan, {kind}: right {_percent(p['right'])} of {p['n']:.0f}; judged "
-                f"motion right {_percent(p['motion_if_right'])} where the plan was right, "
-                f"{_percent(p['motion_if_wrong'])} where it was wrong"
-            )
+        for attribute, plan in (("motion", self.plan), ("shape", self.shape_plan)):
+            for kind, p in plan.items():
+                rows.append(
+                    f"{attribute} plan, {kind}: right {_percent(p['right'])} of {p['n']:.0f}; "
+                    f"judged {attribute} right {_percent(p[f'{attribute}_if_right'])} where "
+                    f"the plan was right, {_percent(p[f'{attribute}_if_wrong'])} where it was "
+                    "wrong"
+                )
         rows.append(f"seconds per video: {self.seconds_per_video:.2f}")
         return "\n".join(rows)
 
@@ -75,6 +80,7 @@ class EvalReport:
             "motion_confusion": self.motion_confusion,
             "shape_confusion": self.shape_confusion,
             "plan": self.plan,
+            "shape_plan": self.shape_plan,
             "intervals": self.intervals,
         }
 
@@ -171,19 +177,48 @@ def plan_is_right(planned: list[PlannedObject], target) -> bool:
     return sorted(planned, key=str) == sorted(want, key=str)
 
 
+def planned_shapes(pipe, prompts: list[EvalPrompt]) -> list[dict[str, str]] | None:
+    """Per prompt, the shape a pipeline's planner reads for each object, keyed by the colour
+    it reads for that object (``TextToVideoPipeline.planned_shapes``); None where the planner
+    reads no shapes."""
+    from vidsynth.world.spec import COLOURS, SHAPES
+
+    planner = getattr(pipe, "planner", None)
+    if planner is None or not planner.config.shapes:
+        return None
+    out: list[dict[str, str]] = []
+    for i in range(0, len(prompts), 32):
+        texts = [p.prompt for p in prompts[i : i + 32]]
+        colours, shapes = pipe.planned_shapes(pipe.encode_prompts(texts).float())
+        for names, kinds in zip(colours.tolist(), shapes.tolist(), strict=True):
+            out.append({COLOURS[c]: SHAPES[k] for c, k in zip(names, kinds, strict=True) if c >= 0})
+    return out
+
+
+def shape_plan_is_right(planned: dict[str, str], target) -> bool:
+    """Whether the planner read each object of the target scene, and no other, with its
+    shape (objects told apart by colour, as the pipeline finds them)."""
+    return planned == {o.colour: o.shape for o in target.objects}
+
+
 def plan_report(
-    prompts: list[EvalPrompt], planned: list[list[PlannedObject]], results: dict[str, list]
+    prompts: list[EvalPrompt],
+    planned: list[Any],
+    results: dict[str, list],
+    is_right: Callable[[Any, Any], bool] = plan_is_right,
+    attribute: str = "motion",
 ) -> dict[str, dict[str, float | None]]:
-    """Per kind of prompts, how often the plan is right (``plan_is_right``) and what the UNet
-    made of right and wrong plans (``EvalReport.plan``)."""
+    """Per kind of prompts, how often the plan is right (`is_right` of the plan and the target
+    scene: ``plan_is_right`` for motion) and how often the judge found `attribute` right
+    where it was right and where wrong (``EvalReport.plan``)."""
     from vidsynth.world.parse import parse_caption
 
     verdicts = {k: iter(v) for k, v in results.items()}
     rows: dict[str, list[tuple[bool, bool]]] = {}
     for item, plan in zip(prompts, planned, strict=True):
         verdict = next(verdicts[item.kind])
-        right = plan_is_right(plan, parse_caption(item.target))
-        rows.setdefault(item.kind, []).append((right, all(verdict.checks["motion"])))
+        right = is_right(plan, parse_caption(item.target))
+        rows.setdefault(item.kind, []).append((right, all(verdict.checks[attribute])))
 
     def share(xs: list[bool]) -> float | None:
         return sum(xs) / len(xs) if xs else None
@@ -192,8 +227,8 @@ def plan_report(
         kind: {
             "n": float(len(r)),
             "right": share([a for a, _ in r]),
-            "motion_if_right": share([m for a, m in r if a]),
-            "motion_if_wrong": share([m for a, m in r if not a]),
+            f"{attribute}_if_right": share([m for a, m in r if a]),
+            f"{attribute}_if_wrong": share([m for a, m in r if not a]),
         }
         for kind, r in rows.items()
     }
@@ -229,6 +264,7 @@ def evaluate(
         k: {a: accuracy_interval(p, n) for a, (p, n) in c.items()} for k, c in counted.items()
     }
     planned = planned_objects(pipe, prompts)
+    shapes = planned_shapes(pipe, prompts)
     return EvalReport(
         accuracy=accuracy,
         counts={k: len(v) for k, v in results.items() if v},
@@ -243,5 +279,8 @@ def evaluate(
         motion_confusion=confusions(results, "motion"),
         shape_confusion=confusions(results, "shape"),
         plan={} if planned is None else plan_report(prompts, planned, results),
+        shape_plan={}
+        if shapes is None
+        else plan_report(prompts, shapes, results, shape_plan_is_right, "shape"),
         intervals=intervals,
     )
