@@ -32,6 +32,16 @@ def _interval(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"not LO or LO,HI (numbers): {text!r}") from None
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
 def _wxh(text: str) -> tuple[int, int]:
     """WIDTHxHEIGHT, e.g. 1024x576."""
     parts = text.lower().replace("×", "x").split("x")
@@ -236,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--steps", type=_size, default=400, help="optimiser steps [400]")
     tp.add_argument("--batch-size", type=_size, default=64, help="captions per step [64]")
     tp.add_argument("--seed", type=int, default=0, help="seed of the captions and weights [0]")
+    tp.add_argument(
+        "--name-weight",
+        type=_non_negative,
+        default=None,
+        metavar="W",
+        help="also read a lone object's shape by how like each shape's name the caption is "
+        "(sentence embeddings), W times the cosine beside the planner's log-probabilities "
+        "(the bundled model: 150) [off]",
+    )
     tp.add_argument(
         "--checkpoints",
         default=None,
@@ -763,11 +782,14 @@ def cmd_train_planner(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         checkpoints=checkpoints,
+        name_weight=args.name_weight,
     )
     command = (
         f"vidsynth train-planner {args.model} --steps {args.steps} "
         f"--batch-size {args.batch_size} --seed {args.seed}"
     )
+    if args.name_weight is not None:
+        command += f" --name-weight {args.name_weight:g}"
     summary = (
         f"{report.steps} steps, held-out caption accuracy {100 * report.held_out_accuracy:.1f}%"
     )

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vidsynth.models.motion_planner import MotionPlanner, load_planner
+from vidsynth.models.text_encoder import sentence_embedding
 
 BOOK = [[0.0, 0.0], [0.02, 0.0], [-0.02, 0.0]]
 
@@ -116,7 +117,7 @@ def test_a_planner_with_shapes_reads_each_named_objects_shape() -> None:
         pick = torch.nn.functional.one_hot(torch.tensor(fixed["colours"]), len(PALETTE) + 1)
         return motion, colour + 50.0 * pick.expand(context.shape[0], -1, -1)
 
-    def shape_logits(context):  # the lone pooling reads "c", each slot "b"
+    def shape_logits(context, shape_names=None):  # the lone pooling reads "c", each slot "b"
         lone_c_slots_b = torch.tensor([[0.0, 0.0, 9.0], [0.0, 9.0, 0.0], [0.0, 9.0, 0.0]])
         return lone_c_slots_b.expand(context.shape[0], -1, -1)
 
@@ -132,3 +133,26 @@ def test_a_planner_without_shapes_says_so() -> None:
     planner = MotionPlanner(BOOK, hidden_size=8, width=8, heads=2)
     with pytest.raises(ValueError, match="reads no shapes"):
         planner.shape_logits(torch.randn(1, 3, 8))
+
+
+def test_a_planner_with_a_name_weight_reads_a_lone_shape_by_the_names_too() -> None:
+    torch.manual_seed(0)
+    shapes = ["a", "b", "c"]
+    settings = {"hidden_size": 8, "width": 8, "heads": 2, "slots": 2, "colours": PALETTE}
+    plain = MotionPlanner(BOOK, **settings, shapes=shapes)
+    named = MotionPlanner(BOOK, **settings, shapes=shapes, name_weight=1000.0)
+    named.load_state_dict(plain.state_dict())
+    names = torch.randn(3, 4, 8)  # each shape's name's token states
+    tokens = names[[2, 0]] + 0.01 * torch.randn(2, 4, 8)  # captions like names "c" and "a"
+    before, after = plain.shape_logits(tokens, names), named.shape_logits(tokens, names)
+    assert torch.equal(before, plain.shape_logits(tokens))  # no weight: the names are unused
+    assert after[:, 0].argmax(dim=1).tolist() == [2, 0]  # the lone object: likest name wins
+    assert torch.equal(after[:, 1:], before[:, 1:])  # a slot's reading is the planner's own
+    assert torch.equal(named.shape_logits(tokens), before)  # no names given: the planner's
+    # the lone object's logits are its log-probabilities plus weight × cosine
+    cosine = sentence_embedding(tokens) @ sentence_embedding(names).T
+    assert torch.allclose(after[:, 0], before[:, 0].log_softmax(dim=1) + 1000 * cosine)
+    with pytest.raises(ValueError, match="name_weight"):
+        MotionPlanner(BOOK, **settings, name_weight=1.0)  # no shapes to name
+    with pytest.raises(ValueError, match="name_weight"):
+        MotionPlanner(BOOK, **settings, shapes=shapes, name_weight=-1.0)

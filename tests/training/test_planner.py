@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidsynth.models.motion_planner import MotionPlanner
 from vidsynth.training.planner import (
     IGNORE,
     caption_batch,
@@ -108,6 +109,21 @@ def test_a_short_run_learns_the_direction_words_of_unseen_captions() -> None:
         encoder(["a red circle moving left and a blue star growing", "a green triangle"]).float()
     )
     assert shapes.tolist() == [[0, 3], [2, -1]]
+    # read by the shapes' names too, at the bundled planner's weight, the training words'
+    # shapes still read right: the names help where the planner is unsure, not over it
+    config = {k: v for k, v in planner.config.items() if not k.startswith("_")}
+    named = MotionPlanner(**{**config, "name_weight": 150.0})
+    named.load_state_dict(planner.state_dict())
+    captions = [
+        "a small red ball moving left",
+        "a big blue box growing",
+        "the green triangle spins",
+        "a yellow star sliding up slowly",
+        "a white dot drifting to the right",
+    ]
+    names = encoder(list(SHAPES)).float()
+    shapes = named.object_shapes(encoder(captions).float(), shape_names=names)
+    assert shapes[:, 0].tolist() == [0, 1, 2, 3, 0]
 
 
 def test_a_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch) -> None:

@@ -817,15 +817,20 @@ def test_a_finetune_that_follows_planned_motion_moves_its_first_frame_and_keeps_
     (only,) = pipe.plan_motion(["a red square"], params, torch.zeros(1, 4, 8, 8))
     assert only.mask is None and torch.allclose(only.shift[0, :, 0], red.shift[0, :, 0])
 
-    assert main(["train-planner", str(result.exported), "--steps", "2", "--batch-size", "4"]) == 0
+    plan = ["train-planner", str(result.exported), "--steps", "2", "--batch-size", "4"]
+    assert main([*plan, "--name-weight", "150"]) == 0
     assert not (result.exported / "planner-checkpoints").exists()  # removed once written
     record = json.loads((result.exported / "planner" / "training.json").read_text())
     assert record["steps"] == 2 and record["command"].startswith("vidsynth train-planner")
+    assert record["command"].endswith("--name-weight 150")
+    config = json.loads((result.exported / "planner" / "config.json").read_text())
+    assert config["name_weight"] == 150
     from vidsynth.training.model_card import write_model_card
 
     report = {"accuracy": {}, "counts": {}, "seconds_per_video": 1.0, "settings": {}}
     card = write_model_card(result.exported, report, title="t").read_text()
     assert "- Motion planner (planned layout" in card
+    assert "log-probabilities plus 150× the cosine" in card  # its name_weight
     assert f"- Motion planner: `{record['command']}` — 2 steps" in card
     assert main(["train-scorer", str(result.exported), "--steps", "2", "--batch-size", "4"]) == 0
     assert not (result.exported / "scorer-checkpoints").exists()  # removed once written

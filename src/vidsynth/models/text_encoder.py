@@ -37,6 +37,14 @@ def packaged_encoder_path(name: str) -> Path:
     return Path(module.get_model_path())
 
 
+def sentence_embedding(states: torch.Tensor) -> torch.Tensor:
+    """Unit-length mean (B, D) of token states (B, L, D), zero-padded tokens left out: the
+    sentence vector all-MiniLM-L6-v2 was trained to compare by cosine (mean pooling)."""
+    present = (states.abs().amax(dim=-1) > 0).to(states.dtype)[..., None]
+    mean = (states * present).sum(dim=1) / present.sum(dim=1).clamp(min=1)
+    return torch.nn.functional.normalize(mean, dim=-1)
+
+
 class TextEncoder(torch.nn.Module):
     """Tokenizer + encoder returning last hidden states shaped (B, max_length, D)."""
 

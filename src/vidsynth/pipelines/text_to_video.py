@@ -612,6 +612,21 @@ class TextToVideoPipeline(PromptAndScheduler):
             image=True,
         )[:, :, 0]
 
+    @torch.inference_mode()
+    def planned_shapes(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The colour and shape (B, S) of each object the planner reads in token states
+        `context` (float32), indices in the world's palette and shapes, -1 past the objects;
+        a planner with a `name_weight` also reads a lone object's shape by the shapes' names
+        (``MotionPlanner.shape_logits``)."""
+        planner = self.planner
+        if planner is None or not planner.config.shapes:
+            raise ValueError("this model's planner reads no shapes")
+        _, colours = planner.objects(context)
+        names = None
+        if planner.config.name_weight:
+            names = self.encode_prompts(planner.config.shapes).float()
+        return colours, planner.object_shapes(context, colours, names)
+
     def shape_guidance(self, prompts: Sequence[str]) -> DenoisedGuidance:
         """Guidance of first frames drawn for `prompts` (one per frame) toward the shapes
         the planner reads from each: at each step of the shape reader's ``guidance_interval``
@@ -626,8 +641,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         assert planner is not None  # __init__ refuses a reader without one
         with torch.inference_mode():
             context = self.encode_prompts(prompts).float()
-            _, colours = planner.objects(context)
-            shapes = planner.object_shapes(context, colours)
+            colours, shapes = self.planned_shapes(context)
 
         def log_likelihood(x0: torch.Tensor) -> torch.Tensor:
             _, pixels = next(iter_decode(self.vae, x0))  # (B, 3, 1, H, W) in [-1, 1]
@@ -659,8 +673,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         likelihood = None
         if self.shape_reader is not None:
             assert self.planner is not None  # __init__ refuses a reader without one
-            _, colours = self.planner.objects(context)
-            shapes = self.planner.object_shapes(context, colours)
+            colours, shapes = self.planned_shapes(context)
             likelihood = self.shape_reader.log_likelihood(
                 images, colours.repeat_interleave(n, dim=0), shapes.repeat_interleave(n, dim=0)
             )

@@ -108,8 +108,15 @@ def _embedding_lines(folder: Path, defaults: dict[str, Any]) -> list[str]:
             "  it stays in view, scaled or turned about itself); it draws the clip around that.",
         ]
         planner = folder / "planner" / "config.json"
-        if planner.is_file() and json.loads(planner.read_text()).get("shapes"):
+        config = json.loads(planner.read_text()) if planner.is_file() else {}
+        if config.get("shapes"):
             lines.append("  It also reads each object's shape, which the shape reader checks.")
+        if config.get("name_weight"):
+            lines += [
+                "  A lone object's shape is also read by the shapes' names: the planner's",
+                f"  log-probabilities plus {config['name_weight']:g}× the cosine of the caption's",
+                "  sentence embedding with each name's.",
+            ]
     image = folder / "image_unet" / "config.json"
     if image.is_file():
         stage = json.loads(image.read_text())

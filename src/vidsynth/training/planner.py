@@ -199,9 +199,11 @@ def train_planner(
     seed: int = 0,
     checkpoints: str | Path | None = None,
     checkpoint_every: int = 100,
+    name_weight: float | None = None,
 ) -> tuple[MotionPlanner, PlannerReport]:
     """A planner for `text_encoder`'s token states with a slot per object a world caption can
-    name, trained with cross-entropy and Adam.
+    name, trained with cross-entropy and Adam; `name_weight` is its config's (how much a lone
+    object's shape reading counts the shapes' names; training does not use it).
 
     With `checkpoints` (a folder), the run saves itself there every `checkpoint_every` steps
     and a run with the same arguments picks up from the latest save: the same batches follow,
@@ -216,6 +218,7 @@ def train_planner(
         colours=world_palette(),
         max_length=max(64, text_encoder.max_length),
         shapes=list(SHAPES),
+        name_weight=name_weight,
     )
     optim = torch.optim.AdamW(planner.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, steps)
