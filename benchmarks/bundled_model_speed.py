@@ -17,6 +17,9 @@ frames, guided toward the planned shapes, only when its shape reader is unsure o
 which it never is for the README's prompt; a two-object prompt times that second round (for
 some of its seeds) with the defaults, with 4 first frames (no second round), and with the
 second round of stop 32 (8 more frames, unguided: the reader's config changed for the call).
+The planner reads a lone object's shape by the shapes' names too (stop 37), which encodes the
+names with the caption; a variant times the README's prompt without (the planner's config
+changed for the call).
 
 Issue #3's budget on 2 CPU cores: ≤ 2 s per 16-frame 64×64 clip with the model loaded, ≤ 10 s
 for the whole command. Run on an otherwise idle machine; the figures are medians of --repeats.
@@ -62,6 +65,7 @@ VARIANTS = {
         "candidates": 12,
         "reader": {"guidance": None},
     },
+    "shapes not read by their names": {"planner": {"name_weight": None}},
 }
 
 
@@ -77,19 +81,25 @@ def in_process(repeats: int, threads: int | None) -> dict[str, float]:
     load_s = time.perf_counter() - t0
     # the model's defaults and each variant, alternated so all see the same machine
     settings = {"default": {}, **VARIANTS}
-    calls = {}  # name -> (prompt, shape reader config changes, keyword arguments)
+    calls = {}  # name -> (prompt, {part: config changes}, keyword arguments)
     for name, kwargs in settings.items():
         kwargs = dict(kwargs)
-        calls[name] = (kwargs.pop("prompt", PROMPT), kwargs.pop("reader", {}), kwargs)
-    reader = pipe.shape_reader
-    own = {key: reader.config[key] for _, changes, _ in calls.values() for key in changes}
+        changes = {part: kwargs.pop(part, {}) for part in ("reader", "planner")}
+        calls[name] = (kwargs.pop("prompt", PROMPT), changes, kwargs)
+    parts = {"reader": pipe.shape_reader, "planner": pipe.planner}
+    own = {
+        part: {key: module.config[key] for _, c, _ in calls.values() for key in c[part]}
+        for part, module in parts.items()
+    }
 
     def call(prompt: str, changes: dict, seed: int, kwargs: dict) -> float:
-        reader.register_to_config(**changes)
+        for part, module in parts.items():
+            module.register_to_config(**changes[part])
         t0 = time.perf_counter()
         pipe(prompt, seed=seed, **kwargs)
         took = time.perf_counter() - t0
-        reader.register_to_config(**own)
+        for part, module in parts.items():
+            module.register_to_config(**own[part])
         return took
 
     for prompt, changes, kwargs in calls.values():

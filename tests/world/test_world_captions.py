@@ -134,6 +134,8 @@ def test_eval_paraphrases_never_come_from_the_training_generator() -> None:
         assert not train_t & eval_t, group
     held_out = lexicon_words(EVAL_LEXICON) - train
     assert {"heading", "orb", "motionless", "revolving", "swiftly"} <= held_out
+    # the held-out names of shapes keep the words that tell them apart ("three-sided shape")
+    assert {"round", "three", "four", "sided", "tile", "five", "pointed"} <= held_out
 
     rng = np.random.default_rng(2)
     seen_train: set[str] = set()
