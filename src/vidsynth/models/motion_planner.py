@@ -51,7 +51,7 @@ class MotionPlanner(ModelMixin, ConfigMixin):
     (zero-shot, as CLIP reads a class by its name): the planner learns shape words from the
     few the training captions use, while the frozen encoder was trained on a billion sentence
     pairs to place "a ball" near "a circle". (Of val1's and val2's paraphrases, the planner
-    alone read 54 and 51 of 64 shapes right; with the names at weight 150, 56 and 56.)
+    alone read 54 and 52 of 64 shapes right; with the names at weight 150, 56 and 57.)
     """
 
     config_name = "config.json"
