@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,6 +143,13 @@ def confusions(results: dict[str, list], attribute: str) -> dict[str, dict[str, 
 PlannedObject = tuple[str | None, str]
 
 
+def _prompt_states(pipe, prompts: list[EvalPrompt]) -> Iterator[torch.Tensor]:
+    """The prompts' token states (float32), 32 prompts at a time."""
+    for i in range(0, len(prompts), 32):
+        with torch.inference_mode():
+            yield pipe.encode_prompts([p.prompt for p in prompts[i : i + 32]]).float()
+
+
 def planned_objects(pipe, prompts: list[EvalPrompt]) -> list[list[PlannedObject]] | None:
     """The objects a pipeline's motion planner reads in each prompt, in the order named: the
     colour and the world motion (a name, which the frame rate does not change); None without
@@ -153,10 +160,8 @@ def planned_objects(pipe, prompts: list[EvalPrompt]) -> list[list[PlannedObject]
     if getattr(pipe, "planner", None) is None or not pipe.unet.config.first_frame_motion:
         return None
     out: list[list[PlannedObject]] = []
-    for i in range(0, len(prompts), 32):
-        texts = [p.prompt for p in prompts[i : i + 32]]
-        with torch.inference_mode():
-            motion, colours = pipe.planner.objects(pipe.encode_prompts(texts).float())
+    for context in _prompt_states(pipe, prompts):
+        motion, colours = pipe.planner.objects(context)
         for rows, names in zip(motion.tolist(), colours.tolist(), strict=True):
             named = [k for k, c in enumerate(names) if c >= 0] or [0]  # a colourless planner
             out.append(
@@ -187,9 +192,8 @@ def planned_shapes(pipe, prompts: list[EvalPrompt]) -> list[dict[str, str]] | No
     if planner is None or not planner.config.shapes:
         return None
     out: list[dict[str, str]] = []
-    for i in range(0, len(prompts), 32):
-        texts = [p.prompt for p in prompts[i : i + 32]]
-        colours, shapes = pipe.planned_shapes(pipe.encode_prompts(texts).float())
+    for context in _prompt_states(pipe, prompts):
+        colours, shapes = pipe.planned_shapes(context)
         for names, kinds in zip(colours.tolist(), shapes.tolist(), strict=True):
             out.append({COLOURS[c]: SHAPES[k] for c, k in zip(names, kinds, strict=True) if c >= 0})
     return out

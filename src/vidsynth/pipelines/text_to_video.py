@@ -117,6 +117,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         self.name = name
         self.memory_budget = memory_budget
         self._empty_embedding: torch.Tensor | None = None
+        self._shape_names: torch.Tensor | None = None  # the planner's shape names, encoded
 
     # -- properties -----------------------------------------------------------------------
     @property
@@ -146,7 +147,7 @@ class TextToVideoPipeline(PromptAndScheduler):
         for module in (*modules, self.image_unet, self.shape_reader):
             if module is not None:
                 module.to(device)
-        self._empty_embedding = None
+        self._empty_embedding = self._shape_names = None
         return self
 
     @property
@@ -622,9 +623,10 @@ class TextToVideoPipeline(PromptAndScheduler):
         if planner is None or not planner.config.shapes:
             raise ValueError("this model's planner reads no shapes")
         _, colours = planner.objects(context)
-        names = None
-        if planner.config.name_weight:
-            names = self.encode_prompts(planner.config.shapes).float()
+        if planner.config.name_weight and self._shape_names is None:
+            # the same four names for every clip: encoded once, as the empty prompt is
+            self._shape_names = self.encode_prompts(planner.config.shapes).float()
+        names = self._shape_names if planner.config.name_weight else None
         return colours, planner.object_shapes(context, colours, names)
 
     def shape_guidance(self, prompts: Sequence[str]) -> DenoisedGuidance:
